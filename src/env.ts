@@ -1,0 +1,26 @@
+import type { CallRoom } from "./call-room";
+import type { Directory } from "./directory";
+import type { Hub } from "./hub";
+
+/** The Worker's bindings as wrangler.toml declares them; values are parsed by `config.ts`. */
+export interface Env {
+  HUB: DurableObjectNamespace<Hub>;
+  CALL_ROOM: DurableObjectNamespace<CallRoom>;
+  BUILTIN_DIRECTORY: DurableObjectNamespace<Directory>;
+  ADMIN_TOKEN?: string;
+  [name: string]: unknown;
+}
+
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      HUB: DurableObjectNamespace<Hub>;
+      CALL_ROOM: DurableObjectNamespace<CallRoom>;
+      BUILTIN_DIRECTORY: DurableObjectNamespace<Directory>;
+    }
+    interface GlobalProps {
+      mainModule: typeof import("./index");
+      durableNamespaces: "Hub" | "CallRoom" | "Directory";
+    }
+  }
+}

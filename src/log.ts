@@ -1,0 +1,24 @@
+/**
+ * Structured logs (SPEC §11): one JSON line per event, with ids and codes only. Callers never
+ * pass credentials or message contents; keeping the field list explicit makes that reviewable.
+ */
+export interface LogFields {
+  iota_id?: string;
+  user_id?: string;
+  call_id?: string;
+  role?: string;
+  code?: number;
+  reason?: string;
+  error?: string;
+  request_id?: string;
+  receiver_id?: string;
+  level?: "info" | "warn" | "error";
+}
+
+export function log(event: string, fields: LogFields = {}): void {
+  const { level = "info", ...rest } = fields;
+  const line = JSON.stringify({ event, ...rest });
+  if (level === "error") console.error(line);
+  else if (level === "warn") console.warn(line);
+  else console.log(line);
+}
