@@ -1,0 +1,98 @@
+/**
+ * The admin API (SPEC §8.2): directory management behind a bearer token. Checks run in the
+ * order the spec gives: 503 (no token configured), 401, path id, route and method, body.
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { configOf } from "./config";
+import { tokenMatches } from "./credentials";
+import { directoryOf } from "./directory";
+import type { Env } from "./env";
+import { OMIKRON_ID, keyHashSchema, uuidSchema } from "./protocol";
+
+/** A directory id: a UUID other than the Omikron's own. */
+const directoryId = uuidSchema.refine((id) => id !== OMIKRON_ID, "is reserved for the Omikron");
+
+const IotaBody = z.object({ private_key_hash: keyHashSchema });
+const UserBody = z.object({ iota_id: directoryId, private_key_hash: keyHashSchema });
+
+type Body<T> = { ok: true; value: T } | { ok: false; response: Response };
+
+function error(status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
+  return Response.json({ error: code, message, ...extra }, { status });
+}
+
+async function readBody<T>(request: Request, schema: z.ZodType<T>): Promise<Body<T>> {
+  let json: unknown;
+  try {
+    json = await request.json();
+  } catch {
+    return { ok: false, response: error(400, "invalid_json", "the body is not valid JSON") };
+  }
+  const result = schema.safeParse(json);
+  if (result.success) return { ok: true, value: result.data };
+  const issue = result.error.issues[0];
+  const field = typeof issue?.path[0] === "string" ? issue.path[0] : "body";
+  return { ok: false, response: error(400, "invalid_body", `${field}: ${issue?.message ?? "invalid"}`, { field }) };
+}
+
+const methodNotAllowed = () => error(405, "method_not_allowed", "use GET, PUT or DELETE");
+const notFound = () => error(404, "not_found", "no such record");
+
+export const admin = new Hono<{ Bindings: Env }>();
+
+admin.use("*", async (c, next) => {
+  const token = configOf(c.env).ADMIN_TOKEN;
+  if (!token) return error(503, "admin_disabled", "the admin API is disabled: no ADMIN_TOKEN is configured");
+  const header = c.req.header("Authorization") ?? "";
+  const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
+  if (!presented || !(await tokenMatches(presented, token))) {
+    return error(401, "unauthorized", "missing or wrong bearer token");
+  }
+  await next();
+});
+
+admin.all("/iotas/:id", async (c) => {
+  const id = directoryId.safeParse(c.req.param("id"));
+  if (!id.success) return error(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
+  const directory = directoryOf(c.env);
+  switch (c.req.method) {
+    case "GET": {
+      const record = await directory.getIota(id.data);
+      return record ? c.json(record) : notFound();
+    }
+    case "PUT": {
+      const body = await readBody(c.req.raw, IotaBody);
+      if (!body.ok) return body.response;
+      const { created, record } = await directory.putIota(id.data, body.value.private_key_hash);
+      return c.json(record, created ? 201 : 200);
+    }
+    case "DELETE":
+      return (await directory.deleteIota(id.data)) ? c.body(null, 204) : notFound();
+    default:
+      return methodNotAllowed();
+  }
+});
+
+admin.all("/users/:id", async (c) => {
+  const id = directoryId.safeParse(c.req.param("id"));
+  if (!id.success) return error(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
+  const directory = directoryOf(c.env);
+  switch (c.req.method) {
+    case "GET": {
+      const record = await directory.getUser(id.data);
+      return record ? c.json(record) : notFound();
+    }
+    case "PUT": {
+      const body = await readBody(c.req.raw, UserBody);
+      if (!body.ok) return body.response;
+      const result = await directory.putUser(id.data, body.value.iota_id, body.value.private_key_hash);
+      if (!result) return error(404, "iota_not_found", "no Iota with that iota_id");
+      return c.json(result.record, result.created ? 201 : 200);
+    }
+    case "DELETE":
+      return (await directory.deleteUser(id.data)) ? c.body(null, 204) : notFound();
+    default:
+      return methodNotAllowed();
+  }
+});

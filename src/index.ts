@@ -1,0 +1,58 @@
+/**
+ * The Worker (SPEC §3): routes HTTP requests, validates path ids, and hands each WebSocket
+ * upgrade to the Durable Object that owns it. Nothing here touches a Durable Object for
+ * `GET /` or `GET /health`.
+ */
+import { Hono } from "hono";
+import { version } from "../package.json";
+import { admin } from "./admin";
+import { ConfigError, configOf } from "./config";
+import type { Env } from "./env";
+import { log } from "./log";
+import { OMIKRON_ID, normalizeId } from "./protocol";
+
+export { CallRoom } from "./call-room";
+export { Directory } from "./directory";
+export { Hub } from "./hub";
+
+const ENDPOINTS = ["/health", "/ws/iota/:iota_id", "/ws/client/:iota_id", "/ws/call/:call_id", "/admin/iotas/:iota_id", "/admin/users/:user_id"];
+
+function error(status: number, code: string, message: string): Response {
+  return Response.json({ error: code, message }, { status });
+}
+
+const app = new Hono<{ Bindings: Env }>();
+
+app.get("/", (c) => c.json({ name: "omikron", version, omikron_id: OMIKRON_ID, endpoints: ENDPOINTS }));
+
+app.get("/health", (c) => c.json({ ok: true }));
+
+app.get("/ws/:kind{iota|client|call}/:id", (c) => {
+  const id = normalizeId(c.req.param("id"));
+  if (!id) return error(400, "invalid_id", "the path id must be a UUID");
+  if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
+    return error(426, "upgrade_required", "this endpoint only accepts WebSocket upgrades");
+  }
+  configOf(c.env);
+  const kind = c.req.param("kind");
+  const namespace = kind === "call" ? c.env.CALL_ROOM : c.env.HUB;
+  // The object reads its role and id from the path, so hand it the lower-cased form.
+  const url = new URL(c.req.url);
+  url.pathname = `/ws/${kind}/${id}`;
+  return namespace.get(namespace.idFromName(id)).fetch(new Request(url, c.req.raw));
+});
+
+app.route("/admin", admin);
+
+app.notFound(() => error(404, "not_found", "no such endpoint"));
+
+app.onError((err) => {
+  if (err instanceof ConfigError) {
+    log("config_invalid", { error: err.message, level: "error" });
+    return error(500, "config_invalid", err.message);
+  }
+  log("internal_error", { error: err.name, level: "error" });
+  return error(500, "internal_error", "the Omikron failed to handle this request");
+});
+
+export default app satisfies ExportedHandler<Env>;
