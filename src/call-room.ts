@@ -1,0 +1,243 @@
+/**
+ * The call room (SPEC §7): one Durable Object per call, holding its members' sockets, their
+ * call and user states, and relaying signalling between them.
+ */
+import { z } from "zod";
+import { directoryOf } from "./directory";
+import type { Env } from "./env";
+import type { RateSettings } from "./limits";
+import { type LogFields, log } from "./log";
+import { OMIKRON_ID, frame, keyHashSchema, normalizeId, parseLastPing, withSenderId } from "./protocol";
+import { type BaseAttachment, CLOSE, type Inbound, SocketHost, jsonError } from "./socket-host";
+
+const CallState = z.enum(["active", "streaming", "muted", "deafed"]);
+const UserState = z.string().min(1).max(64);
+
+interface MemberState {
+  call_state: z.infer<typeof CallState>;
+  user_state: string;
+}
+
+interface CallAttachment extends BaseAttachment {
+  callId: string;
+  /** Set once the member has identified. */
+  userId?: string;
+}
+
+const CallIdentification = z.object({
+  call_id: z.string(),
+  user_id: z.string(),
+  private_key_hash: z.string(),
+  call_state: CallState.default("active"),
+  user_state: UserState.default("online"),
+});
+
+const StateChange = z.looseObject({
+  call_state: CallState.optional(),
+  user_state: UserState.optional(),
+});
+
+export class CallRoom extends SocketHost<CallAttachment> {
+  /** Members' sockets, rebuilt from attachments when the object wakes. */
+  private sockets: Map<string, WebSocket> | null = null;
+  /** Members' states, mirrored in SQLite so they survive hibernation (SPEC §7, §10). */
+  private states: Map<string, MemberState> | null = null;
+  private schemaReady = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+  }
+
+  private get sql(): SqlStorage {
+    if (!this.schemaReady) {
+      this.ctx.storage.sql.exec(
+        "CREATE TABLE IF NOT EXISTS members (user_id TEXT PRIMARY KEY, call_state TEXT NOT NULL, user_state TEXT NOT NULL)",
+      );
+      this.schemaReady = true;
+    }
+    return this.ctx.storage.sql;
+  }
+
+  private get members(): Map<string, WebSocket> {
+    if (!this.sockets) {
+      this.sockets = new Map();
+      for (const [ws, attachment] of this.openSockets()) {
+        if (attachment.phase === "identified" && attachment.userId) this.sockets.set(attachment.userId, ws);
+      }
+    }
+    return this.sockets;
+  }
+
+  private get memberStates(): Map<string, MemberState> {
+    if (!this.states) {
+      this.states = new Map();
+      const rows = this.sql.exec<{ user_id: string; call_state: string; user_state: string }>("SELECT * FROM members");
+      for (const row of rows) {
+        this.states.set(row.user_id, { call_state: CallState.parse(row.call_state), user_state: row.user_state });
+      }
+    }
+    return this.states;
+  }
+
+  private saveState(userId: string, state: MemberState): void {
+    this.memberStates.set(userId, state);
+    this.sql.exec(
+      "INSERT INTO members (user_id, call_state, user_state) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET call_state = excluded.call_state, user_state = excluded.user_state",
+      userId,
+      state.call_state,
+      state.user_state,
+    );
+  }
+
+  private stateOf(userId: string): MemberState {
+    return this.memberStates.get(userId) ?? { call_state: "active", user_state: "online" };
+  }
+
+  // ---- SocketHost hooks ----------------------------------------------------------------
+
+  protected admit(request: Request, deadline: number): CallAttachment | Response {
+    const callId = normalizeId(new URL(request.url).pathname.split("/")[3]);
+    if (!callId) return jsonError(404, "not_found", "no such endpoint");
+    return { phase: "pending", deadline, callId };
+  }
+
+  protected rateSettings(): RateSettings {
+    const { config } = this;
+    return { perSecond: config.RATE_LIMIT_PER_SEC, burst: config.RATE_LIMIT_BURST, closeAfterMs: config.RATE_LIMIT_CLOSE_AFTER_MS };
+  }
+
+  protected logFields(attachment: CallAttachment): LogFields {
+    return { role: "call", call_id: attachment.callId, user_id: attachment.userId };
+  }
+
+  protected async identify(ws: WebSocket, attachment: CallAttachment, id: string | undefined, data: unknown): Promise<void> {
+    const request = CallIdentification.safeParse(data);
+    const userId = request.success ? normalizeId(request.data.user_id) : null;
+    const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
+    if (!request.success || !userId || !keyHash?.success || normalizeId(request.data.call_id) !== attachment.callId) {
+      return this.refuse(ws, attachment, id, CLOSE.refused, "identification refused");
+    }
+    const directory = directoryOf(this.env);
+    let joined: boolean;
+    try {
+      joined = await directory.joinCall(userId, keyHash.data, attachment.callId);
+    } catch {
+      return this.refuse(ws, attachment, id, CLOSE.internalError, "directory unavailable");
+    }
+    if (!joined) return this.refuse(ws, attachment, id, CLOSE.refused, "identification refused");
+    if (ws.readyState !== WebSocket.OPEN) return;
+
+    // Checked after the wait: others may have joined meanwhile. A rejoin is never refused as full.
+    const members = this.members;
+    const previous = members.get(userId);
+    if (!previous && members.size >= this.config.CALL_MAX_MEMBERS) {
+      this.reject(ws, attachment, "error_call_full", id, "the call is full");
+      this.drop(ws, CLOSE.refused, "call full");
+      return;
+    }
+    attachment.phase = "identified";
+    attachment.userId = userId;
+    this.store(ws, attachment);
+    members.set(userId, ws);
+    const state: MemberState = { call_state: request.data.call_state, user_state: request.data.user_state };
+    this.saveState(userId, state);
+    // The old socket is no longer the member when it closes, so nobody hears of the swap.
+    if (previous) this.drop(previous, CLOSE.replaced, "replaced");
+    log("identified", this.logFields(attachment));
+
+    const callStates: Record<string, string> = {};
+    const userStates: Record<string, string> = {};
+    for (const memberId of members.keys()) {
+      const memberState = this.stateOf(memberId);
+      callStates[memberId] = memberState.call_state;
+      userStates[memberId] = memberState.user_state;
+    }
+    this.sendFrame(
+      ws,
+      frame("identification_response", id, "Client identified", 0, {
+        acceppted: true,
+        accepted: true,
+        user_ids: callStates,
+        user_states: userStates,
+      }),
+    );
+    this.toOthers(userId, frame("client_connected", undefined, "Client connected", 0, { user_id: userId, ...state }));
+  }
+
+  private refuse(ws: WebSocket, attachment: CallAttachment, id: string | undefined, code: number, reason: string): void {
+    this.sendFrame(ws, frame("identification_response", id, "identification refused", 2, { acceppted: false, accepted: false }));
+    log("refused", { ...this.logFields(attachment), reason });
+    this.drop(ws, code, reason);
+  }
+
+  protected receive(ws: WebSocket, attachment: CallAttachment, { envelope, data, raw, text }: Inbound): void {
+    const userId = attachment.userId ?? "";
+    if (envelope.type === "ping") {
+      if (parseLastPing(data) === null) {
+        return this.reject(ws, attachment, "error_invalid_data", envelope.id, "last_ping must be a number >= -1");
+      }
+      this.sendFrame(ws, frame("pong", envelope.id, "Pong to Client", -1));
+      return;
+    }
+    if (envelope.type === "client_changed") return this.changeState(ws, attachment, userId, envelope.id, data);
+    if (envelope.receiver_id === undefined) {
+      this.toOthers(userId, withSenderId(text, raw, userId));
+      return;
+    }
+    const receiverId = normalizeId(envelope.receiver_id);
+    if (!receiverId || receiverId === OMIKRON_ID) {
+      const why = receiverId ? `the Omikron does not answer ${envelope.type}` : "receiver_id must be a user id";
+      return this.reject(ws, attachment, "error_invalid_data", envelope.id, why);
+    }
+    const receiver = this.members.get(receiverId);
+    if (!receiver) {
+      return this.reject(ws, attachment, "error_user_offline", envelope.id, "the receiver is not in this call", { receiver_id: receiverId });
+    }
+    this.sendFrame(receiver, withSenderId(text, raw, userId));
+  }
+
+  /** Applies `client_changed` and tells the others only what changed (SPEC §7). */
+  private changeState(ws: WebSocket, attachment: CallAttachment, userId: string, id: string | undefined, data: Record<string, unknown>): void {
+    const change = StateChange.safeParse(data);
+    if (!change.success) {
+      return this.reject(ws, attachment, "error_invalid_data", id, "call_state or user_state is invalid");
+    }
+    const current = this.stateOf(userId);
+    const changed: Partial<MemberState> = {};
+    if (change.data.call_state !== undefined && change.data.call_state !== current.call_state) changed.call_state = change.data.call_state;
+    if (change.data.user_state !== undefined && change.data.user_state !== current.user_state) changed.user_state = change.data.user_state;
+    if (Object.keys(changed).length === 0) return;
+    this.saveState(userId, { ...current, ...changed });
+    this.toOthers(userId, frame("client_changed", undefined, "Client changed", 0, { user_id: userId, ...changed }));
+  }
+
+  protected leave(ws: WebSocket, attachment: CallAttachment, notify: boolean): void {
+    const userId = attachment.userId;
+    if (!userId || this.members.get(userId) !== ws) return;
+    this.members.delete(userId);
+    this.memberStates.delete(userId);
+    directoryOf(this.env)
+      .leaveCall(userId, attachment.callId)
+      .catch(() => log("internal_error", { ...this.logFields(attachment), error: "leave_call_failed", level: "error" }));
+    if (notify) this.toOthers(userId, frame("client_disconnected", undefined, "Client disconnected", 0, { user_id: userId }));
+    if (this.members.size > 0) {
+      this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
+      return;
+    }
+    // The last member left: nothing of the call is kept (SPEC §7).
+    this.sql.exec("DROP TABLE members");
+    this.schemaReady = false;
+  }
+
+  private toOthers(userId: string, text: string): void {
+    for (const [memberId, ws] of this.members) if (memberId !== userId) this.sendFrame(ws, text);
+  }
+
+  // ---- RPC from the directory ----------------------------------------------------------
+
+  /** Closes a revoked member's socket (SPEC §8.2) before returning. */
+  revokeMember(userId: string): void {
+    const ws = this.members.get(userId);
+    if (ws) this.drop(ws, CLOSE.refused, "credential revoked");
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * What the hub and the call room share: accepting hibernatable sockets, the identification
+ * phase and its timeout alarm, size and rate limits, per-socket ordering, and the close
+ * handshake. Each rule lives here once; the subclasses supply identification and routing.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { type Config, configOf } from "./config";
+import type { Env } from "./env";
+import { type RateSettings, RateLimiter, isOversize } from "./limits";
+import { type LogFields, log } from "./log";
+import { type Envelope, type ErrorType, decode, errorFrame, isReservedType } from "./protocol";
+
+export const CLOSE = {
+  normal: 1000,
+  policy: 1008,
+  tooLarge: 1009,
+  internalError: 1011,
+  replaced: 4001,
+  refused: 4003,
+  identifyTimeout: 4008,
+} as const;
+
+/** Close codes that must not be echoed: they are never sent on the wire (RFC 6455 §7.4.1). */
+const UNECHOABLE = new Set([1005, 1006, 1015]);
+
+/** Every socket's attachment starts with these; subclasses add their own fields. */
+export interface BaseAttachment {
+  /** `attempting` is held in memory only, so an object evicted mid-attempt times the socket out. */
+  phase: "pending" | "attempting" | "identified";
+  /** When an unidentified socket is closed with 4008 (ms since epoch). */
+  deadline: number;
+}
+
+/** A decoded, valid frame from an identified socket, with the text it arrived as. */
+export interface Inbound {
+  envelope: Envelope;
+  data: Record<string, unknown>;
+  raw: Record<string, unknown>;
+  text: string;
+}
+
+export function jsonError(status: number, error: string, message: string): Response {
+  return Response.json({ error, message }, { status });
+}
+
+type Task = () => void | Promise<void>;
+
+export abstract class SocketHost<A extends BaseAttachment> extends DurableObject<Env> {
+  protected readonly config: Config;
+  private readonly attachments = new WeakMap<WebSocket, A>();
+  private readonly limiters = new WeakMap<WebSocket, RateLimiter>();
+  private readonly queues = new Map<WebSocket, Promise<void>>();
+  private readonly departed = new WeakSet<WebSocket>();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.config = configOf(env);
+    // Literal "ping" keep-alives are answered by the runtime without waking the object (SPEC §6).
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair("ping", "pong"));
+  }
+
+  // ---- hooks ---------------------------------------------------------------------------
+
+  /** Reads the upgrade request into a fresh attachment, or answers an error response. */
+  protected abstract admit(request: Request, deadline: number): A | Response;
+  /** Handles the socket's one identification attempt; `data` is unvalidated. */
+  protected abstract identify(ws: WebSocket, attachment: A, id: string | undefined, data: unknown): void | Promise<void>;
+  /** Handles a valid frame from an identified socket (reserved types already refused). */
+  protected abstract receive(ws: WebSocket, attachment: A, inbound: Inbound): void | Promise<void>;
+  /** Updates indexes and tells others once a socket is gone. Must be idempotent. */
+  protected abstract leave(ws: WebSocket, attachment: A, notify: boolean): void;
+  protected abstract rateSettings(attachment: A): RateSettings;
+  protected abstract logFields(attachment: A): LogFields;
+
+  // ---- attachments ---------------------------------------------------------------------
+
+  /** The socket's attachment; deserialised once per wake, then served from memory. */
+  protected attachment(ws: WebSocket): A {
+    let attachment = this.attachments.get(ws);
+    if (!attachment) {
+      attachment = ws.deserializeAttachment() as A;
+      this.attachments.set(ws, attachment);
+    }
+    return attachment;
+  }
+
+  /** Stores an attachment so it survives hibernation. */
+  protected store(ws: WebSocket, attachment: A): void {
+    this.attachments.set(ws, attachment);
+    const { phase, ...rest } = attachment;
+    ws.serializeAttachment({ ...rest, phase: phase === "attempting" ? "pending" : phase });
+  }
+
+  /** Open sockets with their attachments; closing ones are left out. */
+  protected *openSockets(): Iterable<[WebSocket, A]> {
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState === WebSocket.OPEN && !this.departed.has(ws)) yield [ws, this.attachment(ws)];
+    }
+  }
+
+  // ---- upgrade -------------------------------------------------------------------------
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
+      return jsonError(426, "upgrade_required", "expected a WebSocket upgrade");
+    }
+    let unidentified = 0;
+    for (const [, attachment] of this.openSockets()) if (attachment.phase !== "identified") unidentified++;
+    if (unidentified >= this.config.MAX_UNIDENTIFIED_PER_OBJECT) {
+      return jsonError(429, "too_many_unidentified", "too many sockets waiting to identify; retry later");
+    }
+    const deadline = Date.now() + this.config.IDENTIFY_TIMEOUT_MS;
+    const attachment = this.admit(request, deadline);
+    if (attachment instanceof Response) return attachment;
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    this.ctx.acceptWebSocket(server);
+    this.store(server, attachment);
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > deadline) await this.ctx.storage.setAlarm(deadline);
+    log("connect", this.logFields(attachment));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** Closes unidentified sockets whose time is up (SPEC §4), then waits for the next deadline. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const [ws, attachment] of this.openSockets()) {
+      if (attachment.phase !== "pending") continue;
+      if (attachment.deadline <= now) this.drop(ws, CLOSE.identifyTimeout, "identification timeout");
+      else next = Math.min(next, attachment.deadline);
+    }
+    if (next !== Number.POSITIVE_INFINITY) await this.ctx.storage.setAlarm(next);
+  }
+
+  // ---- frames --------------------------------------------------------------------------
+
+  override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
+    if (this.departed.has(ws)) return;
+    const attachment = this.attachment(ws);
+    if (isOversize(message, this.config.MAX_MESSAGE_BYTES)) {
+      this.sendFrame(ws, errorFrame("error_too_large", undefined, "frame exceeds the size limit"));
+      this.drop(ws, CLOSE.tooLarge, "message too large");
+      return;
+    }
+    const verdict = this.limiter(ws, attachment).take(Date.now());
+    if (verdict !== "pass") {
+      if (attachment.phase !== "identified") return;
+      if (verdict === "reject") {
+        this.sendFrame(ws, errorFrame("error_rate_limited", undefined, "rate limit exceeded; message dropped"));
+        log("error_reply", { ...this.logFields(attachment), error: "error_rate_limited", level: "warn" });
+      } else if (verdict === "close") {
+        this.drop(ws, CLOSE.policy, "rate limit exceeded");
+      }
+      return;
+    }
+    this.enqueue(ws, () => this.handle(ws, message));
+  }
+
+  private limiter(ws: WebSocket, attachment: A): RateLimiter {
+    let limiter = this.limiters.get(ws);
+    if (!limiter) {
+      limiter = new RateLimiter(this.rateSettings(attachment), Date.now());
+      this.limiters.set(ws, limiter);
+    }
+    return limiter;
+  }
+
+  /**
+   * Runs a socket's frames strictly in order (SPEC §4): a frame whose handling waits (on the
+   * directory, say) holds back the frames after it, and only that socket's frames.
+   */
+  private enqueue(ws: WebSocket, task: Task): void {
+    const pending = this.queues.get(ws);
+    const result = pending ? pending.then(() => this.guarded(task)) : this.guarded(task);
+    if (!result) return;
+    const tail = result.then(() => {
+      if (this.queues.get(ws) === tail) this.queues.delete(ws);
+    });
+    this.queues.set(ws, tail);
+  }
+
+  /** Runs a task so that nothing it throws escapes: one bad frame never disturbs other sockets. */
+  private guarded(task: Task): Promise<void> | undefined {
+    const report = (error: unknown) =>
+      log("internal_error", { error: error instanceof Error ? error.name : "unknown", level: "error" });
+    try {
+      const result = task();
+      return result instanceof Promise ? result.catch(report) : undefined;
+    } catch (error) {
+      report(error);
+      return undefined;
+    }
+  }
+
+  private handle(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
+    if (this.departed.has(ws) || ws.readyState !== WebSocket.OPEN) return;
+    const attachment = this.attachment(ws);
+    if (attachment.phase !== "identified") {
+      // Before identification only an attempt counts; everything else is ignored (SPEC §4).
+      if (attachment.phase !== "pending" || typeof message !== "string") return;
+      const decoded = decode(message);
+      const object = decoded.ok ? decoded.raw : decoded.object;
+      if (object?.type !== "identification") return;
+      attachment.phase = "attempting";
+      const id = decoded.ok ? decoded.envelope.id : decoded.id;
+      return this.identify(ws, attachment, id, object.data);
+    }
+    if (typeof message !== "string") return this.reject(ws, attachment, "error_invalid_data", undefined, "binary frames are not accepted");
+    const decoded = decode(message);
+    if (!decoded.ok) return this.reject(ws, attachment, "error_invalid_data", decoded.id, "malformed envelope");
+    const { envelope } = decoded;
+    if (envelope.type === "identification") {
+      return this.reject(ws, attachment, "error_invalid_data", envelope.id, "already identified");
+    }
+    if (isReservedType(envelope.type)) {
+      return this.reject(ws, attachment, "error_invalid_data", envelope.id, `type ${envelope.type} is reserved for the Omikron`);
+    }
+    return this.receive(ws, attachment, { envelope, data: decoded.data, raw: decoded.raw, text: message });
+  }
+
+  // ---- writing and closing -------------------------------------------------------------
+
+  /** Sends a frame, ignoring a socket that closed meanwhile (its close event does the cleanup). */
+  protected sendFrame(ws: WebSocket, text: string): boolean {
+    try {
+      ws.send(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Sends an error reply and logs it (SPEC §9, §11). */
+  protected reject(ws: WebSocket, attachment: A, type: ErrorType, id: string | undefined, message: string, data?: Record<string, unknown>): void {
+    this.sendFrame(ws, errorFrame(type, id, message, data));
+    log("error_reply", { ...this.logFields(attachment), error: type, request_id: id });
+  }
+
+  /** Closes a socket from our side; departure is handled now, so the close event finds nothing to do. */
+  protected drop(ws: WebSocket, code: number, reason: string, notify = true): void {
+    if (this.departed.has(ws)) return;
+    this.departed.add(ws);
+    const attachment = this.attachment(ws);
+    this.leave(ws, attachment, notify);
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Already closing: the peer has its close frame or is sending one.
+    }
+    log(code === CLOSE.replaced ? "replaced" : "closed", { ...this.logFields(attachment), code, reason });
+  }
+
+  override webSocketClose(ws: WebSocket, code: number, reason: string): void {
+    // The local runtime does not answer a peer's close by itself; without this peers hang.
+    if (!UNECHOABLE.has(code)) {
+      try {
+        ws.close(code, reason);
+      } catch {
+        // Already closed from our side.
+      }
+    }
+    this.depart(ws, code);
+  }
+
+  override webSocketError(ws: WebSocket): void {
+    this.depart(ws, 1006);
+  }
+
+  private depart(ws: WebSocket, code: number): void {
+    this.queues.delete(ws);
+    if (this.departed.has(ws)) return;
+    this.departed.add(ws);
+    const attachment = this.attachment(ws);
+    this.leave(ws, attachment, true);
+    log("closed", { ...this.logFields(attachment), code });
+  }
+}
