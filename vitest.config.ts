@@ -1,9 +1,15 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+const workerConfig = { configPath: "./wrangler.toml" };
+
+/** The relay's own JSON log lines would drown the report; anything else still prints. */
+const quietRelayLogs = (log: string) => !log.startsWith('{"event"');
+
 /**
- * Two projects: `worker` runs inside the Workers runtime (sockets through the Worker, eviction
- * with `evictDurableObject`); `e2e` runs in Node against a real local server with the `ws` client.
+ * Three projects: `worker` runs inside the Workers runtime with the wrangler.toml defaults;
+ * `worker-limits` is the same runtime with tiny limits and IOTA_AUTH=off, for the rules that
+ * only show at a limit; `e2e` runs in Node against a real local server with the `ws` client.
  */
 export default defineConfig({
   test: {
@@ -11,14 +17,35 @@ export default defineConfig({
       {
         plugins: [
           cloudflareTest({
-            wrangler: { configPath: "./wrangler.toml" },
+            wrangler: workerConfig,
             miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token" } },
           }),
         ],
-        test: {
-          name: "worker",
-          include: ["test/worker/**/*.test.ts"],
-        },
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"], onConsoleLog: quietRelayLogs },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: workerConfig,
+            miniflare: {
+              bindings: {
+                ADMIN_TOKEN: "test-admin-token",
+                IOTA_AUTH: "off",
+                MAX_DEVICES_PER_USER: "2",
+                CALL_MAX_MEMBERS: "3",
+                RATE_LIMIT_PER_SEC: "2",
+                RATE_LIMIT_BURST: "3",
+                IOTA_RATE_LIMIT_PER_SEC: "2",
+                IOTA_RATE_LIMIT_BURST: "3",
+                RATE_LIMIT_CLOSE_AFTER_MS: "600",
+                IDENTIFY_TIMEOUT_MS: "1500",
+                MAX_UNIDENTIFIED_PER_OBJECT: "3",
+                MAX_MESSAGE_BYTES: "1024",
+              },
+            },
+          }),
+        ],
+        test: { name: "worker-limits", include: ["test/worker-limits/**/*.test.ts"], onConsoleLog: quietRelayLogs },
       },
       {
         test: {
