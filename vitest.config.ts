@@ -3,8 +3,6 @@ import { defineConfig } from "vitest/config";
 
 const workerConfig = { configPath: "./wrangler.toml" };
 
-/** The relay's own JSON log lines would drown the report; anything else still prints. */
-const quietRelayLogs = (log: string) => !log.startsWith('{"event"');
 
 /**
  * Three projects: `worker` runs inside the Workers runtime with the wrangler.toml defaults;
@@ -13,6 +11,8 @@ const quietRelayLogs = (log: string) => !log.startsWith('{"event"');
  */
 export default defineConfig({
   test: {
+    // The relay logs a JSON line per connection event; show them only for failing tests.
+    silent: "passed-only",
     projects: [
       {
         plugins: [
@@ -21,7 +21,7 @@ export default defineConfig({
             miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token" } },
           }),
         ],
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"], onConsoleLog: quietRelayLogs },
+        test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
       },
       {
         plugins: [
@@ -45,7 +45,7 @@ export default defineConfig({
             },
           }),
         ],
-        test: { name: "worker-limits", include: ["test/worker-limits/**/*.test.ts"], onConsoleLog: quietRelayLogs },
+        test: { name: "worker-limits", include: ["test/worker-limits/**/*.test.ts"] },
       },
       {
         test: {
