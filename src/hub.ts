@@ -74,6 +74,7 @@ export class Hub extends SocketHost<HubAttachment> {
   private routes: Promise<void> = Promise.resolve();
   /** Receivers with a route still queued: later frames to them queue behind it to keep order. */
   private readonly queuedReceivers = new Map<string, number>();
+  private lastPingStamp = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -332,7 +333,11 @@ export class Hub extends SocketHost<HubAttachment> {
 
   private recordPing(ws: WebSocket, attachment: HubAttachment, lastPing: number): void {
     attachment.lastPing = lastPing;
-    attachment.pingAt = Date.now();
+    // The clock stands still within one event, so two devices' pings may share a millisecond;
+    // a stamp that always grows keeps "most recently reported" exact. It only runs ahead of the
+    // clock by one per ping, far less than any hibernation lasts.
+    this.lastPingStamp = Math.max(Date.now(), this.lastPingStamp + 1);
+    attachment.pingAt = this.lastPingStamp;
     this.store(ws, attachment);
   }
 
