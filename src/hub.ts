@@ -187,7 +187,7 @@ export class Hub extends SocketHost<HubAttachment> {
     if (!required) log("iota_auth_off", { iota_id: attachment.iotaId, level: "warn" });
     let users: string[] | null;
     try {
-      users = await directoryOf(this.env).authenticateIota(attachment.iotaId, keyHash?.success ? keyHash.data : null);
+      users = await directoryOf(this.env).authenticateIota(attachment.iotaId, required && keyHash?.success ? keyHash.data : null);
     } catch {
       return this.directoryFailed(ws, attachment, errorFrame("error_not_authenticated", id, "identification failed"));
     }

@@ -147,7 +147,10 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     if (verdict !== "pass") {
       if (attachment.phase !== "identified") return;
       if (verdict === "reject") {
-        this.sendFrame(ws, errorFrame("error_rate_limited", undefined, "rate limit exceeded; message dropped"));
+        // Only an episode's first rejection is parsed, to tell the peer which message was dropped.
+        const decoded = typeof message === "string" ? decode(message) : null;
+        const id = decoded ? (decoded.ok ? decoded.envelope.id : decoded.id) : undefined;
+        this.sendFrame(ws, errorFrame("error_rate_limited", id, "rate limit exceeded; message dropped"));
         log("error_reply", { ...this.logFields(attachment), error: "error_rate_limited", level: "warn" });
       } else if (verdict === "close") {
         this.drop(ws, CLOSE.policy, "rate limit exceeded");
