@@ -187,7 +187,8 @@ export class Hub extends SocketHost<HubAttachment> {
     if (!required) log("iota_auth_off", { iota_id: attachment.iotaId, level: "warn" });
     let users: string[] | null;
     try {
-      users = await directoryOf(this.env).authenticateIota(attachment.iotaId, required && keyHash?.success ? keyHash.data : null);
+      const presented = required && keyHash?.success ? keyHash.data : null;
+      users = await this.verified(() => directoryOf(this.env).authenticateIota(attachment.iotaId, presented));
     } catch {
       return this.directoryFailed(ws, attachment, errorFrame("error_not_authenticated", id, "identification failed"));
     }
@@ -242,7 +243,7 @@ export class Hub extends SocketHost<HubAttachment> {
     }
     let owner: { iotaId: string | null } | undefined;
     try {
-      owner = await directoryOf(this.env).authenticateUser(userId, keyHash.data);
+      owner = await this.verified(() => directoryOf(this.env).authenticateUser(userId, keyHash.data));
     } catch {
       return this.directoryFailed(ws, attachment, clientRefusal(id));
     }
@@ -461,6 +462,7 @@ export class Hub extends SocketHost<HubAttachment> {
    * follows the close frames. Revoked sockets get no frame before their close.
    */
   revoke({ iota, allClients, users }: Revocation): void {
+    this.noteRevocation();
     const index = this.connected;
     const closing = new Set<WebSocket>();
     if (allClients) {

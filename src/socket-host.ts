@@ -51,6 +51,8 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
   private readonly limiters = new WeakMap<WebSocket, RateLimiter>();
   private readonly queues = new Map<WebSocket, Promise<void>>();
   private readonly departed = new WeakSet<WebSocket>();
+  /** Counts revocations pushed by the directory; see `verified`. */
+  private revocations = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -220,6 +222,24 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
       return this.reject(ws, attachment, "error_invalid_data", envelope.id, `type ${envelope.type} is reserved for the Omikron`);
     }
     return this.receive(ws, attachment, { envelope, data: decoded.data, raw: decoded.raw, text: message });
+  }
+
+  /** Call when the directory revoked something here, before closing the sockets concerned. */
+  protected noteRevocation(): void {
+    this.revocations++;
+  }
+
+  /**
+   * Runs a directory check for an identification. A revocation that arrives while the check
+   * is under way may have been decided after the directory answered, so the answer would
+   * outlive it (SPEC §8.1); the check is then asked again.
+   */
+  protected async verified<T>(check: () => Promise<T>): Promise<T> {
+    for (;;) {
+      const before = this.revocations;
+      const answer = await check();
+      if (this.revocations === before) return answer;
+    }
   }
 
   // ---- writing and closing -------------------------------------------------------------
