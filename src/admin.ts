@@ -36,7 +36,25 @@ async function readBody<T>(request: Request, schema: z.ZodType<T>): Promise<Body
   return { ok: false, response: error(400, "invalid_body", `${field}: ${issue?.message ?? "invalid"}`, { field }) };
 }
 
-const methodNotAllowed = () => error(405, "method_not_allowed", "use GET, PUT or DELETE");
+/** RFC 9110 §15.5.6: a 405 names the methods the resource supports. */
+const methodNotAllowed = () => {
+  const response = error(405, "method_not_allowed", "use GET, PUT or DELETE");
+  response.headers.set("Allow", "GET, PUT, DELETE");
+  return response;
+};
+
+/** RFC 9110 §11.6.1: a 401 names the scheme to authenticate with. */
+const unauthorized = () => {
+  const response = error(401, "unauthorized", "missing or wrong bearer token");
+  response.headers.set("WWW-Authenticate", "Bearer");
+  return response;
+};
+
+/** The presented bearer token, or "" when there is none. The scheme is case-insensitive (RFC 9110 §11.1). */
+function bearerToken(header: string | undefined): string {
+  return /^Bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
+}
+
 const notFound = () => error(404, "not_found", "no such record");
 
 export const admin = new Hono<{ Bindings: Env }>();
@@ -44,11 +62,8 @@ export const admin = new Hono<{ Bindings: Env }>();
 admin.use("*", async (c, next) => {
   const token = configOf(c.env).ADMIN_TOKEN;
   if (!token) return error(503, "admin_disabled", "the admin API is disabled: no ADMIN_TOKEN is configured");
-  const header = c.req.header("Authorization") ?? "";
-  const presented = header.startsWith("Bearer ") ? header.slice("Bearer ".length) : "";
-  if (!presented || !(await tokenMatches(presented, token))) {
-    return error(401, "unauthorized", "missing or wrong bearer token");
-  }
+  const presented = bearerToken(c.req.header("Authorization"));
+  if (!presented || !(await tokenMatches(presented, token))) return unauthorized();
   await next();
 });
 
@@ -57,7 +72,8 @@ admin.all("/iotas/:id", async (c) => {
   if (!id.success) return error(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
   const directory = directoryOf(c.env);
   switch (c.req.method) {
-    case "GET": {
+    case "GET":
+    case "HEAD": {
       const record = await directory.getIota(id.data);
       return record ? c.json(record) : notFound();
     }
@@ -79,7 +95,8 @@ admin.all("/users/:id", async (c) => {
   if (!id.success) return error(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
   const directory = directoryOf(c.env);
   switch (c.req.method) {
-    case "GET": {
+    case "GET":
+    case "HEAD": {
       const record = await directory.getUser(id.data);
       return record ? c.json(record) : notFound();
     }

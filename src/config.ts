@@ -7,7 +7,9 @@ const ConfigSchema = z.object({
   IOTA_AUTH: z.enum(["required", "off"]).default("required"),
   DIRECTORY: z.enum(["builtin"]).default("builtin"),
   // An empty secret is treated as none, so the admin API stays disabled rather than open.
-  ADMIN_TOKEN: z.string().optional().transform((token) => token || undefined),
+  // Surrounding whitespace (a secret piped in with its newline) is dropped: no HTTP header
+  // value can carry it, so the untrimmed token could never be presented.
+  ADMIN_TOKEN: z.string().optional().transform((token) => token?.trim() || undefined),
   MAX_MESSAGE_BYTES: count(1_048_576),
   RATE_LIMIT_PER_SEC: count(100),
   RATE_LIMIT_BURST: count(200),

@@ -21,6 +21,8 @@ function error(status: number, code: string, message: string): Response {
   return Response.json({ error: code, message }, { status });
 }
 
+const notFound = () => error(404, "not_found", "no such endpoint");
+
 const app = new Hono<{ Bindings: Env }>();
 
 app.get("/", (c) => c.json({ name: "omikron", version, omikron_id: OMIKRON_ID, endpoints: ENDPOINTS }));
@@ -28,6 +30,9 @@ app.get("/", (c) => c.json({ name: "omikron", version, omikron_id: OMIKRON_ID, e
 app.get("/health", (c) => c.json({ ok: true }));
 
 app.get("/ws/:kind{iota|client|call}/:id", (c) => {
+  // Hono serves HEAD through GET routes; a WebSocket handshake is a GET only (RFC 6455 §4.1),
+  // so a HEAD must not open a socket on the Durable Object.
+  if (c.req.method !== "GET") return notFound();
   const id = normalizeId(c.req.param("id"));
   if (!id) return error(400, "invalid_id", "the path id must be a UUID");
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
@@ -44,7 +49,7 @@ app.get("/ws/:kind{iota|client|call}/:id", (c) => {
 
 app.route("/admin", admin);
 
-app.notFound(() => error(404, "not_found", "no such endpoint"));
+app.notFound(notFound);
 
 app.onError((err) => {
   if (err instanceof ConfigError) {

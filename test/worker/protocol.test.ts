@@ -1,0 +1,455 @@
+/**
+ * Unit tests of the pure modules: the wire codec (SPEC §2, §6, §9), the per-socket limits
+ * (SPEC §9) and credential hashing (SPEC §8.1). No Durable Object is involved.
+ */
+import { describe, expect, it } from "vitest";
+import { credentialMatches, storedFormOf, tokenMatches } from "../../src/credentials";
+import { RateLimiter, frameBytes, isOversize } from "../../src/limits";
+import {
+  ERRORS,
+  type ErrorType,
+  OMIKRON_ID,
+  decode,
+  errorFrame,
+  frame,
+  isReservedType,
+  isUuid,
+  normalizeId,
+  parseIdList,
+  parseLastPing,
+  withSenderId,
+  writeIdList,
+} from "../../src/protocol";
+
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const SENDER = "0b6f3a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+
+async function sha256Hex(text: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Decodes a frame that must be valid and answers what withSenderId needs. */
+function decodeValid(text: string): Record<string, unknown> {
+  const decoded = decode(text);
+  if (!decoded.ok) throw new Error(`expected a valid envelope: ${text.slice(0, 80)}`);
+  return decoded.raw;
+}
+
+function deepArray(depth: number): string {
+  return `${"[".repeat(depth)}${"]".repeat(depth)}`;
+}
+
+describe("decode (SPEC §2 envelope rules)", () => {
+  it("accepts a minimal envelope and treats missing data as an empty object", () => {
+    const decoded = decode('{"type":"get_chats"}');
+    expect(decoded).toEqual({ ok: true, envelope: { type: "get_chats" }, data: {}, raw: { type: "get_chats" } });
+  });
+
+  it("accepts a full envelope and keeps unknown top-level and data fields", () => {
+    const text = JSON.stringify({
+      id: "r1",
+      type: "message",
+      log: { message: "hi", log_level: 0 },
+      data: { text: "hello", extra: [1, 2] },
+      receiver_id: SENDER,
+      sender_id: OMIKRON_ID,
+      custom: { nested: true },
+    });
+    const decoded = decode(text);
+    expect(decoded).toEqual({
+      ok: true,
+      envelope: JSON.parse(text),
+      data: { text: "hello", extra: [1, 2] },
+      raw: JSON.parse(text),
+    });
+  });
+
+  it.each([
+    ["malformed JSON", "{"],
+    ["an empty frame", ""],
+    ["a JSON array", '[{"type":"ping"}]'],
+    ["a JSON string", '"ping"'],
+    ["a JSON number", "42"],
+    ["JSON null", "null"],
+    ["a 10 000-deep array", deepArray(10_000)],
+  ])("rejects %s as not an object, with no id to echo", (_name, text) => {
+    expect(decode(text)).toEqual({ ok: false, id: undefined, object: null });
+  });
+
+  it.each([
+    ["type is missing", { id: "r1", data: {} }],
+    ["type is a number", { id: "r1", type: 7 }],
+    ["type is null", { id: "r1", type: null }],
+    ["data is null", { id: "r1", type: "x", data: null }],
+    ["data is an array", { id: "r1", type: "x", data: [] }],
+    ["data is a string", { id: "r1", type: "x", data: "{}" }],
+    ["data is a number", { id: "r1", type: "x", data: 1 }],
+    ["receiver_id is a number", { id: "r1", type: "x", receiver_id: 5 }],
+    ["receiver_id is null", { id: "r1", type: "x", receiver_id: null }],
+    ["sender_id is an object", { id: "r1", type: "x", sender_id: {} }],
+    ["sender_id is an array", { id: "r1", type: "x", sender_id: [SENDER] }],
+  ])("rejects an object whose %s, echoing its valid id", (_name, value) => {
+    expect(decode(JSON.stringify(value))).toEqual({ ok: false, id: "r1", object: value });
+  });
+
+  it.each([
+    ["a number", 17],
+    ["null", null],
+    ["an object", { a: 1 }],
+    ["a string of 129 characters", "x".repeat(129)],
+  ])("rejects an id that is %s and offers no id to echo", (_name, id) => {
+    const value = { id, type: "x" };
+    expect(decode(JSON.stringify(value))).toEqual({ ok: false, id: undefined, object: value });
+  });
+
+  it("accepts any string id of exactly 128 characters and keeps it verbatim", () => {
+    const id = `${"Ab-".repeat(42)}zz`;
+    expect(id).toHaveLength(128);
+    const decoded = decode(JSON.stringify({ id, type: "x" }));
+    expect(decoded).toEqual({ ok: true, envelope: { id, type: "x" }, data: {}, raw: { id, type: "x" } });
+  });
+
+  it("does not validate ids inside receiver_id or sender_id beyond their being strings", () => {
+    const value = { type: "x", receiver_id: "not-a-uuid", sender_id: "" };
+    expect(decode(JSON.stringify(value))).toEqual({ ok: true, envelope: value, data: {}, raw: value });
+  });
+
+  it("ignores log whatever its shape", () => {
+    const value = { type: "x", log: "free text" };
+    expect(decode(JSON.stringify(value))).toEqual({ ok: true, envelope: value, data: {}, raw: value });
+  });
+
+  it("accepts a 10 000-deep array inside data", () => {
+    const text = `{"type":"x","data":{"deep":${deepArray(10_000)}}}`;
+    const decoded = decode(text);
+    expect(decoded.ok).toBe(true);
+  });
+});
+
+describe("ids (SPEC §2)", () => {
+  it("recognises UUIDs in any case without a version check", () => {
+    expect(isUuid(OMIKRON_ID)).toBe(true);
+    expect(isUuid("ABCDEF01-2345-6789-ABCD-EF0123456789")).toBe(true);
+    expect(isUuid("abcdef01-2345-6789-abcd-ef012345678")).toBe(false);
+    expect(isUuid("abcdef0123456789abcdef0123456789")).toBe(false);
+    expect(isUuid(" abcdef01-2345-6789-abcd-ef0123456789")).toBe(false);
+    expect(isUuid(42)).toBe(false);
+  });
+
+  it("lower-cases UUIDs and answers null for anything else", () => {
+    expect(normalizeId("ABCDEF01-2345-6789-ABCD-EF0123456789")).toBe("abcdef01-2345-6789-abcd-ef0123456789");
+    expect(normalizeId("nope")).toBeNull();
+    expect(normalizeId(undefined)).toBeNull();
+  });
+
+  it("reserves exactly the types the Omikron originates", () => {
+    for (const type of ["identification_response", "pong", "client_connected", "client_disconnected", "iota_connected", "iota_disconnected"]) {
+      expect(isReservedType(type)).toBe(true);
+    }
+    for (const type of ["ping", "identification", "error_invalid_data", "client_changed", "Pong"]) {
+      expect(isReservedType(type)).toBe(false);
+    }
+  });
+});
+
+describe("id lists (SPEC §2)", () => {
+  it("reads a trailing comma, a leading comma and no extra comma as the same list", () => {
+    expect(parseIdList("a,b,")).toEqual(["a", "b"]);
+    expect(parseIdList(",a,b")).toEqual(["a", "b"]);
+    expect(parseIdList("a,b")).toEqual(["a", "b"]);
+  });
+
+  it("trims items and drops empty ones", () => {
+    expect(parseIdList(" a , b ")).toEqual(["a", "b"]);
+    expect(parseIdList("a,,  ,b,")).toEqual(["a", "b"]);
+    expect(parseIdList("")).toEqual([]);
+    expect(parseIdList(",")).toEqual([]);
+  });
+
+  it("accepts a JSON array of strings with the same leniency", () => {
+    expect(parseIdList(["a", " b ", ""])).toEqual(["a", "b"]);
+    expect(parseIdList([])).toEqual([]);
+  });
+
+  it.each([
+    ["a number", 5],
+    ["null", null],
+    ["undefined", undefined],
+    ["an object", { a: "b" }],
+    ["an array holding a number", ["a", 1]],
+    ["an array holding null", [null]],
+  ])("answers null for %s", (_name, value) => {
+    expect(parseIdList(value)).toBeNull();
+  });
+
+  it("writes every item followed by a comma and an empty list as an empty string", () => {
+    expect(writeIdList([])).toBe("");
+    expect(writeIdList(["a"])).toBe("a,");
+    expect(writeIdList(["a", "b"])).toBe("a,b,");
+    expect(writeIdList(new Set(["x", "y"]))).toBe("x,y,");
+  });
+});
+
+describe("last_ping (SPEC §6)", () => {
+  it.each([
+    ["a number", 42, 42],
+    ["zero", 0, 0],
+    ["a fraction", 12.5, 12.5],
+    ["-1", -1, -1],
+    ["a one-element array", [42], 42],
+    ["a one-element array holding -1", [-1], -1],
+  ])("accepts %s", (_name, value, expected) => {
+    expect(parseLastPing({ last_ping: value })).toBe(expected);
+  });
+
+  it.each([
+    ["-2", -2],
+    ["-1.5", -1.5],
+    ["a numeric string", "42"],
+    ["null", null],
+    ["a boolean", true],
+    ["an object", { ms: 1 }],
+    ["an empty array", []],
+    ["a two-element array", [1, 2]],
+    ["a nested array", [[1]]],
+    ["an array holding a string", ["1"]],
+    ["an array holding -2", [-2]],
+    ["NaN", Number.NaN],
+    ["Infinity", Number.POSITIVE_INFINITY],
+  ])("rejects %s", (_name, value) => {
+    expect(parseLastPing({ last_ping: value })).toBeNull();
+  });
+
+  it("rejects a number too large for a double, which JSON reads as Infinity", () => {
+    const decoded = decode('{"type":"ping","data":{"last_ping":1e999}}');
+    if (!decoded.ok) throw new Error("the envelope itself is valid");
+    expect(parseLastPing(decoded.data)).toBeNull();
+  });
+
+  it("answers undefined when last_ping is absent", () => {
+    expect(parseLastPing({})).toBeUndefined();
+    expect(parseLastPing({ other: 1 })).toBeUndefined();
+  });
+});
+
+describe("frames the Omikron writes (SPEC §2, §9)", () => {
+  it("writes id, type, log, data and the Omikron's sender_id, in that order", () => {
+    expect(frame("pong", "req-1", "pong", -1, { last_ping: 12 })).toBe(
+      `{"id":"req-1","type":"pong","log":{"message":"pong","log_level":-1},"data":{"last_ping":12},"sender_id":"${OMIKRON_ID}"}`,
+    );
+  });
+
+  it("writes an empty data object when none is given", () => {
+    expect(JSON.parse(frame("iota_connected", "p", "hello", 0))).toEqual({
+      id: "p",
+      type: "iota_connected",
+      log: { message: "hello", log_level: 0 },
+      data: {},
+      sender_id: OMIKRON_ID,
+    });
+  });
+
+  it("gives a frame without a request id a fresh UUID v4", () => {
+    const first = JSON.parse(frame("client_connected", undefined, "m", 0)) as { id: string };
+    const second = JSON.parse(frame("client_connected", undefined, "m", 0)) as { id: string };
+    expect(first.id).toMatch(UUID_V4);
+    expect(second.id).toMatch(UUID_V4);
+    expect(first.id).not.toBe(second.id);
+  });
+
+  it.each([
+    ["error_not_authenticated", 2],
+    ["error_invalid_data", 2],
+    ["error_no_iota", 1],
+    ["error_user_offline", 1],
+    ["error_invalid_user_id", 2],
+    ["error_too_many_connections", 2],
+    ["error_call_full", 2],
+    ["error_rate_limited", 1],
+    ["error_too_large", 2],
+  ] satisfies [ErrorType, number][])("writes %s with log_level %i", (type, level) => {
+    expect(JSON.parse(errorFrame(type, "req-9", "why", { receiver_id: SENDER }))).toEqual({
+      id: "req-9",
+      type,
+      log: { message: "why", log_level: level },
+      data: { receiver_id: SENDER },
+      sender_id: OMIKRON_ID,
+    });
+  });
+
+  it("knows exactly the nine error types of SPEC §9", () => {
+    expect(Object.keys(ERRORS).sort()).toEqual([
+      "error_call_full",
+      "error_invalid_data",
+      "error_invalid_user_id",
+      "error_no_iota",
+      "error_not_authenticated",
+      "error_rate_limited",
+      "error_too_large",
+      "error_too_many_connections",
+      "error_user_offline",
+    ]);
+  });
+
+  it("gives an error without a request id a fresh UUID v4", () => {
+    const parsed = JSON.parse(errorFrame("error_too_large", undefined, "too large")) as { id: string };
+    expect(parsed.id).toMatch(UUID_V4);
+  });
+});
+
+describe("withSenderId (SPEC §2 relaying)", () => {
+  it("adds sender_id at the end and leaves the rest of the text byte-for-byte", () => {
+    const text = '{ "type" : "get_chats", "zeta": 1, "id":"m1",\n "data":{"b":2,"a":1} }';
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
+      `{ "type" : "get_chats", "zeta": 1, "id":"m1",\n "data":{"b":2,"a":1},"sender_id":"${SENDER}"}`,
+    );
+  });
+
+  it("keeps integers beyond double precision byte-for-byte when adding sender_id", () => {
+    const text = '{"type":"x","data":{"n":12345678901234567890123,"f":1.50,"e":1E+400}}';
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
+      `{"type":"x","data":{"n":12345678901234567890123,"f":1.50,"e":1E+400},"sender_id":"${SENDER}"}`,
+    );
+  });
+
+  it("overwrites an existing sender_id in place, keeping key order and unknown fields", () => {
+    const text = JSON.stringify({ id: "m1", sender_id: "spoofed", type: "x", data: { z: 1, a: { b: [1, "2"] } }, extra: null });
+    const relayed = withSenderId(text, decodeValid(text), SENDER);
+    expect(relayed).toBe(
+      JSON.stringify({ id: "m1", sender_id: SENDER, type: "x", data: { z: 1, a: { b: [1, "2"] } }, extra: null }),
+    );
+  });
+
+  it("overwrites a non-UUID sender_id that comes last", () => {
+    const text = '{"type":"x","sender_id":""}';
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","sender_id":"${SENDER}"}`);
+  });
+
+  it("relays a 10 000-deep array inside data unchanged when adding sender_id", () => {
+    const deep = deepArray(10_000);
+    const text = `{"type":"x","data":{"deep":${deep}}}`;
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","data":{"deep":${deep}},"sender_id":"${SENDER}"}`);
+  });
+
+  it("relays a 10 000-deep array inside data unchanged when overwriting sender_id", () => {
+    const deep = deepArray(10_000);
+    const text = `{"type":"x","sender_id":"old","data":{"deep":${deep}}}`;
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","sender_id":"${SENDER}","data":{"deep":${deep}}}`);
+  });
+});
+
+describe("frame size (SPEC §9)", () => {
+  it("passes a frame of exactly the limit and refuses one byte more", () => {
+    expect(isOversize("a".repeat(64), 64)).toBe(false);
+    expect(isOversize("a".repeat(65), 64)).toBe(true);
+  });
+
+  it("measures text in UTF-8 bytes, not characters", () => {
+    // "é" is 2 bytes, "€" is 3, "😀" is 4 (two UTF-16 code units).
+    expect(frameBytes("é€😀")).toBe(9);
+    expect(isOversize("é".repeat(32), 64)).toBe(false);
+    expect(isOversize(`${"é".repeat(32)}a`, 64)).toBe(true);
+    expect(isOversize("€".repeat(4), 12)).toBe(false);
+    expect(isOversize("€".repeat(4), 11)).toBe(true);
+    expect(isOversize("😀".repeat(16), 64)).toBe(false);
+    expect(isOversize(`😀`.repeat(16) + "a", 64)).toBe(true);
+    expect(isOversize(`${"a".repeat(20)}${"€".repeat(14)}`, 62)).toBe(false);
+    expect(isOversize(`${"a".repeat(20)}${"€".repeat(14)}`, 61)).toBe(true);
+  });
+
+  it("measures a binary frame by its byte length", () => {
+    expect(frameBytes(new ArrayBuffer(10))).toBe(10);
+    expect(isOversize(new ArrayBuffer(10), 10)).toBe(false);
+    expect(isOversize(new ArrayBuffer(11), 10)).toBe(true);
+  });
+});
+
+describe("rate limiter episodes (SPEC §9)", () => {
+  it("passes the burst at once and rejects the next message", () => {
+    const limiter = new RateLimiter({ perSecond: 2, burst: 3, closeAfterMs: 10_000 }, 0);
+    expect([limiter.take(0), limiter.take(0), limiter.take(0), limiter.take(0)]).toEqual(["pass", "pass", "pass", "reject"]);
+  });
+
+  it("refills at the sustained rate and never beyond the burst", () => {
+    const limiter = new RateLimiter({ perSecond: 2, burst: 3, closeAfterMs: 10_000 }, 0);
+    for (let i = 0; i < 3; i++) expect(limiter.take(0)).toBe("pass");
+    expect(limiter.take(500)).toBe("pass");
+    expect(limiter.take(500)).toBe("reject");
+    // An hour later the bucket holds the burst again, and the next rejection starts a new episode.
+    const afterIdle = [0, 1, 2, 3].map(() => limiter.take(3_600_000));
+    expect(afterIdle).toEqual(["pass", "pass", "pass", "reject"]);
+  });
+
+  it("answers only an episode's first rejection and drops the rest, even across passes", () => {
+    const limiter = new RateLimiter({ perSecond: 1, burst: 1, closeAfterMs: 10_000 }, 0);
+    const verdicts = [
+      limiter.take(0),
+      limiter.take(0),
+      limiter.take(500),
+      limiter.take(999),
+      limiter.take(1_000),
+      limiter.take(1_000),
+      limiter.take(1_999),
+    ];
+    expect(verdicts).toEqual(["pass", "reject", "drop", "drop", "pass", "drop", "drop"]);
+  });
+
+  it("closes once an episode has lasted closeAfterMs", () => {
+    const limiter = new RateLimiter({ perSecond: 1, burst: 1, closeAfterMs: 2_500 }, 0);
+    const verdicts = [
+      limiter.take(0),
+      limiter.take(0),
+      limiter.take(500),
+      limiter.take(1_000),
+      limiter.take(1_000),
+      limiter.take(1_500),
+      limiter.take(2_000),
+      limiter.take(2_000),
+      limiter.take(2_499),
+      limiter.take(2_500),
+    ];
+    expect(verdicts).toEqual(["pass", "reject", "drop", "pass", "drop", "drop", "pass", "drop", "drop", "close"]);
+  });
+
+  it("starts a new episode after one second without a rejection", () => {
+    const limiter = new RateLimiter({ perSecond: 1, burst: 1, closeAfterMs: 1_500 }, 0);
+    expect([limiter.take(0), limiter.take(0)]).toEqual(["pass", "reject"]);
+    expect([limiter.take(1_000), limiter.take(1_000)]).toEqual(["pass", "reject"]);
+    // The new episode began at 1 000, so 2 499 is not yet 1 500 ms into it, and 2 500 is.
+    expect([limiter.take(1_500), limiter.take(2_000), limiter.take(2_000), limiter.take(2_499)]).toEqual(["drop", "pass", "drop", "drop"]);
+    expect(limiter.take(2_500)).toBe("close");
+  });
+});
+
+describe("credentials (SPEC §8.1)", () => {
+  const key = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+  it("stores the hex SHA-256 of the lower-cased credential text", async () => {
+    expect(await storedFormOf(key)).toBe(await sha256Hex(key));
+    expect(await storedFormOf(key.toUpperCase())).toBe(await sha256Hex(key));
+    expect(await storedFormOf(key)).not.toContain(key);
+  });
+
+  it("matches a credential in any case against its stored form", async () => {
+    const stored = await storedFormOf(key);
+    expect(await credentialMatches(key, stored)).toBe(true);
+    expect(await credentialMatches(key.toUpperCase(), stored)).toBe(true);
+  });
+
+  it("refuses a different credential, the stored form itself, and a malformed stored form", async () => {
+    const stored = await storedFormOf(key);
+    expect(await credentialMatches(`${key.slice(0, 63)}0`, stored)).toBe(false);
+    expect(await credentialMatches(stored, stored)).toBe(false);
+    expect(await credentialMatches(key, "")).toBe(false);
+    expect(await credentialMatches(key, "0".repeat(64))).toBe(false);
+  });
+
+  it("matches a bearer token only when it is exactly the configured one", async () => {
+    expect(await tokenMatches("test-admin-token", "test-admin-token")).toBe(true);
+    expect(await tokenMatches("test-admin-token ", "test-admin-token")).toBe(false);
+    expect(await tokenMatches("TEST-ADMIN-TOKEN", "test-admin-token")).toBe(false);
+    expect(await tokenMatches("test", "test-admin-token")).toBe(false);
+    expect(await tokenMatches("", "test-admin-token")).toBe(false);
+  });
+});
