@@ -170,18 +170,67 @@ export function errorFrame(
 }
 
 /**
- * The relayed form of a frame (SPEC §2): the sender's object with only `sender_id` added or
- * overwritten. When the sender wrote no `sender_id`, the field is spliced into the original
- * text, so key order, unknown fields and numbers beyond double precision pass untouched.
+ * The relayed form of a frame (SPEC §2): the sender's text with only `sender_id` added or
+ * overwritten, so key order (integer-like keys included), unknown fields, whitespace and
+ * numbers beyond double precision all pass byte for byte. `raw` is the parsed frame, used only
+ * to know whether the sender wrote a `sender_id`.
  */
 export function withSenderId(text: string, raw: Record<string, unknown>, senderId: string): string {
-  if (!Object.hasOwn(raw, "sender_id")) {
-    const end = text.lastIndexOf("}");
-    const body = text.slice(0, end).trimEnd();
-    const separator = body.endsWith("{") ? "" : ",";
-    return `${body}${separator}"sender_id":"${senderId}"}`;
+  const value = JSON.stringify(senderId);
+  if (Object.hasOwn(raw, "sender_id")) return replaceTopLevelSenderId(text, value);
+  const body = text.slice(0, text.lastIndexOf("}")).trimEnd();
+  return `${body}${body.endsWith("{") ? "" : ","}"sender_id":${value}}`;
+}
+
+/** Index just past the string literal that opens at `start`. */
+function endOfString(text: string, start: number): number {
+  for (let i = start + 1; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "\\") i++;
+    else if (ch === '"') return i + 1;
   }
-  // Assigning an existing key keeps its position, so only the value changes.
-  raw.sender_id = senderId;
-  return JSON.stringify(raw);
+  return text.length;
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && /\s/.test(text[i] ?? "")) i++;
+  return i;
+}
+
+/**
+ * Rewrites the value of every top-level `sender_id` member of valid JSON text. Every one,
+ * because duplicate keys are legal and a parser keeps the last; a non-string duplicate is
+ * left alone, since a valid envelope's last `sender_id` is a string and that one is rewritten.
+ */
+function replaceTopLevelSenderId(text: string, value: string): string {
+  let out = "";
+  let copied = 0;
+  let depth = 0;
+  let keyNext = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') {
+      const end = endOfString(text, i);
+      if (depth === 1 && keyNext) {
+        keyNext = false;
+        const valueStart = skipSpace(text, skipSpace(text, end) + 1);
+        if (JSON.parse(text.slice(i, end)) === "sender_id" && text[valueStart] === '"') {
+          const valueEnd = endOfString(text, valueStart);
+          out += text.slice(copied, valueStart) + value;
+          copied = valueEnd;
+          i = valueEnd - 1;
+          continue;
+        }
+      }
+      i = end - 1;
+    } else if (ch === "{" || ch === "[") {
+      depth++;
+      keyNext = ch === "{" && depth === 1;
+    } else if (ch === "}" || ch === "]") {
+      depth--;
+    } else if (ch === "," && depth === 1) {
+      keyNext = true;
+    }
+  }
+  return out + text.slice(copied);
 }

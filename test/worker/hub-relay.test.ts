@@ -32,6 +32,14 @@ describe("client to Iota (SPEC §5.1)", () => {
     expect(parsed.data).toEqual({ text: "hi", extra: [1, { a: null }] });
   });
 
+  it("relays a frame that carries sender_id with its key order kept", async () => {
+    const { iota, alice, iotaPeer } = await setUp();
+    const client = await connectClient(iota, alice);
+    await iotaPeer.next();
+    client.send('{"id":"k1","type":"get_chats","sender_id":"spoofed","data":{"b":1,"10":2,"2":3}}');
+    expect(await iotaPeer.nextText()).toBe(`{"id":"k1","type":"get_chats","sender_id":"${alice.id}","data":{"b":1,"10":2,"2":3}}`);
+  });
+
   it("adds sender_id without touching the sender's text", async () => {
     const { iota, alice, iotaPeer } = await setUp();
     const client = await connectClient(iota, alice);

@@ -332,6 +332,20 @@ describe("withSenderId (SPEC §2 relaying)", () => {
     expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","data":{"deep":${deep}},"sender_id":"${SENDER}"}`);
   });
 
+  it("overwrites sender_id without moving integer-like keys or rounding big numbers", () => {
+    const text = '{"type":"x", "sender_id" : "o\\"ld" ,"7":"seven","data":{"b":1,"10":2,"2":3},"n":12345678901234567890123}';
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
+      `{"type":"x", "sender_id" : "${SENDER}" ,"7":"seven","data":{"b":1,"10":2,"2":3},"n":12345678901234567890123}`,
+    );
+  });
+
+  it("overwrites every top-level sender_id, escaped spellings too, and none inside data", () => {
+    const text = '{"type":"x","data":{"sender_id":"inner"},"sender_id":"a","s":"sender_id","sender_\\u0069d":"b"}';
+    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
+      `{"type":"x","data":{"sender_id":"inner"},"sender_id":"${SENDER}","s":"sender_id","sender_\\u0069d":"${SENDER}"}`,
+    );
+  });
+
   it("relays a 10 000-deep array inside data unchanged when overwriting sender_id", () => {
     const deep = deepArray(10_000);
     const text = `{"type":"x","sender_id":"old","data":{"deep":${deep}}}`;
