@@ -109,8 +109,10 @@ export class Directory extends DurableObject<Env> {
 
   /** Answers null when the named Iota does not exist. */
   async putUser(userId: string, iotaId: string, keyHash: string): Promise<PutResult<UserRecord> | null> {
-    if (!this.iotaRow(iotaId)) return null;
     const digest = await storedFormOf(keyHash);
+    // Checked after the wait: a DELETE of the Iota may have run during it, and a user must
+    // never be written under an Iota that no longer exists.
+    if (!this.iotaRow(iotaId)) return null;
     const previous = this.userRow(userId);
     this.sql.exec(
       "INSERT INTO users (user_id, iota_id, key_digest) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET iota_id = excluded.iota_id, key_digest = excluded.key_digest",
@@ -157,16 +159,21 @@ export class Directory extends DurableObject<Env> {
    * the Iota must still be registered. Answers the Iota's users, or null when refused.
    */
   async authenticateIota(iotaId: string, keyHash: string | null): Promise<string[] | null> {
+    const checked = this.iotaRow(iotaId)?.key_digest;
+    if (keyHash !== null && !(await credentialMatches(keyHash, checked ?? NO_CREDENTIAL))) return null;
+    // Read again after the wait: a re-key or removal that landed during it decides (SPEC §8.1).
     const row = this.iotaRow(iotaId);
-    if (keyHash !== null && !(await credentialMatches(keyHash, row?.key_digest ?? NO_CREDENTIAL))) return null;
-    return row ? this.usersOf(iotaId) : null;
+    if (!row || (keyHash !== null && row.key_digest !== checked)) return null;
+    return this.usersOf(iotaId);
   }
 
   /** Checks a user's credential; answers the owning Iota (null if it was removed), or undefined when refused. */
   async authenticateUser(userId: string, keyHash: string): Promise<{ iotaId: string | null } | undefined> {
+    const checked = this.userRow(userId)?.key_digest;
+    const matches = await credentialMatches(keyHash, checked ?? NO_CREDENTIAL);
+    // Read again after the wait: a revoked credential must not pass, nor an old owner be named.
     const row = this.userRow(userId);
-    const matches = await credentialMatches(keyHash, row?.key_digest ?? NO_CREDENTIAL);
-    return row && matches ? { iotaId: row.iota_id } : undefined;
+    return matches && row && row.key_digest === checked ? { iotaId: row.iota_id } : undefined;
   }
 
   /** Checks a call member's credential and records the call, so a revocation can reach it. */
