@@ -3,7 +3,7 @@
  * call and user states, and relaying signalling between them.
  */
 import { z } from "zod";
-import { directoryOf } from "./directory";
+import { type Directory, directoryOf } from "./directory";
 import type { Env } from "./env";
 import type { RateSettings } from "./limits";
 import { type LogFields, log } from "./log";
@@ -43,9 +43,15 @@ export class CallRoom extends SocketHost<CallAttachment> {
   /** Members' states, mirrored in SQLite so they survive hibernation (SPEC §7, §10). */
   private states: Map<string, MemberState> | null = null;
   private schemaReady = false;
+  /**
+   * One stub for every directory call, so that a member's leaveCall and a later joinCall
+   * reach the directory in the order they were made.
+   */
+  private readonly directory: DurableObjectStub<Directory>;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.directory = directoryOf(env);
   }
 
   private get sql(): SqlStorage {
@@ -117,20 +123,25 @@ export class CallRoom extends SocketHost<CallAttachment> {
     if (!request.success || !userId || !keyHash?.success || normalizeId(request.data.call_id) !== attachment.callId) {
       return this.refuse(ws, attachment, id, CLOSE.refused, "identification refused");
     }
-    const directory = directoryOf(this.env);
     let joined: boolean;
     try {
-      joined = await directory.joinCall(userId, keyHash.data, attachment.callId);
+      joined = await this.directory.joinCall(userId, keyHash.data, attachment.callId);
     } catch {
       return this.refuse(ws, attachment, id, CLOSE.internalError, "directory unavailable");
     }
     if (!joined) return this.refuse(ws, attachment, id, CLOSE.refused, "identification refused");
-    if (ws.readyState !== WebSocket.OPEN) return;
 
     // Checked after the wait: others may have joined meanwhile. A rejoin is never refused as full.
     const members = this.members;
     const previous = members.get(userId);
+    if (ws.readyState !== WebSocket.OPEN) {
+      // Closed while the directory was asked: undo the record it just made, unless the record
+      // also stands for this user's earlier socket, which is still a member.
+      if (!previous) this.forgetCall(userId, attachment);
+      return;
+    }
     if (!previous && members.size >= this.config.CALL_MAX_MEMBERS) {
+      this.forgetCall(userId, attachment);
       this.reject(ws, attachment, "error_call_full", id, "the call is full");
       this.drop(ws, CLOSE.refused, "call full");
       return;
@@ -213,20 +224,32 @@ export class CallRoom extends SocketHost<CallAttachment> {
 
   protected leave(ws: WebSocket, attachment: CallAttachment, notify: boolean): void {
     const userId = attachment.userId;
-    if (!userId || this.members.get(userId) !== ws) return;
+    if (!userId) return;
+    const current = this.members.get(userId);
+    // An index built after a wake leaves out the socket that is closing now, so when the user
+    // has no socket there, its stored state says whether this socket was still the member.
+    // A replaced socket finds its successor instead and leaves quietly.
+    if (current ? current !== ws : !this.memberStates.has(userId)) return;
     this.members.delete(userId);
     this.memberStates.delete(userId);
-    directoryOf(this.env)
-      .leaveCall(userId, attachment.callId)
-      .catch(() => log("internal_error", { ...this.logFields(attachment), error: "leave_call_failed", level: "error" }));
+    this.forgetCall(userId, attachment);
     if (notify) this.toOthers(userId, frame("client_disconnected", undefined, "Client disconnected", 0, { user_id: userId }));
     if (this.members.size > 0) {
       this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
       return;
     }
-    // The last member left: nothing of the call is kept (SPEC §7).
-    this.sql.exec("DROP TABLE members");
+    // The last member left: nothing of the call is kept (SPEC §7), not even rows of members
+    // whose sockets vanished without a close event.
+    this.sql.exec("DROP TABLE IF EXISTS members");
     this.schemaReady = false;
+    this.states = null;
+  }
+
+  /** Tells the directory the user is no longer in this call, so revocations stop looking here. */
+  private forgetCall(userId: string, attachment: CallAttachment): void {
+    this.directory
+      .leaveCall(userId, attachment.callId)
+      .catch(() => log("internal_error", { ...this.logFields(attachment), error: "leave_call_failed", level: "error" }));
   }
 
   private toOthers(userId: string, text: string): void {
