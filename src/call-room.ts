@@ -224,12 +224,8 @@ export class CallRoom extends SocketHost<CallAttachment> {
 
   protected leave(ws: WebSocket, attachment: CallAttachment, notify: boolean): void {
     const userId = attachment.userId;
-    if (!userId) return;
-    const current = this.members.get(userId);
-    // An index built after a wake leaves out the socket that is closing now, so when the user
-    // has no socket there, its stored state says whether this socket was still the member.
-    // A replaced socket finds its successor instead and leaves quietly.
-    if (current ? current !== ws : !this.memberStates.has(userId)) return;
+    // A replaced socket finds its successor here and leaves quietly.
+    if (!userId || this.members.get(userId) !== ws) return;
     this.members.delete(userId);
     this.memberStates.delete(userId);
     this.forgetCall(userId, attachment);

@@ -93,11 +93,31 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     ws.serializeAttachment({ ...rest, phase: phase === "attempting" ? "pending" : phase });
   }
 
-  /** Open sockets with their attachments; closing ones are left out. */
+  /**
+   * Open sockets with their attachments; closing ones are left out, except the one being
+   * handed to `leave()`: when its close event is what woke the object, it is already gone from
+   * `getWebSockets()`, yet an index rebuilt now must still find it to tell the others.
+   */
   protected *openSockets(): Iterable<[WebSocket, A]> {
     for (const ws of this.ctx.getWebSockets()) {
       if (ws.readyState === WebSocket.OPEN && !this.departed.has(ws)) yield [ws, this.attachment(ws)];
     }
+    if (this.leaving && this.leaving.readyState !== WebSocket.OPEN) yield [this.leaving, this.attachment(this.leaving)];
+  }
+
+  private leaving: WebSocket | null = null;
+
+  /** Hands a departing socket to `leave()` exactly once. */
+  private departNow(ws: WebSocket, attachment: A, notify: boolean): boolean {
+    if (this.departed.has(ws)) return false;
+    this.leaving = ws;
+    try {
+      this.leave(ws, attachment, notify);
+    } finally {
+      this.leaving = null;
+      this.departed.add(ws);
+    }
+    return true;
   }
 
   // ---- upgrade -------------------------------------------------------------------------
@@ -262,10 +282,8 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   /** Closes a socket from our side; departure is handled now, so the close event finds nothing to do. */
   protected drop(ws: WebSocket, code: number, reason: string, notify = true): void {
-    if (this.departed.has(ws)) return;
-    this.departed.add(ws);
     const attachment = this.attachment(ws);
-    this.leave(ws, attachment, notify);
+    if (!this.departNow(ws, attachment, notify)) return;
     try {
       ws.close(code, reason);
     } catch {
@@ -292,10 +310,8 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   private depart(ws: WebSocket, code: number): void {
     this.queues.delete(ws);
-    if (this.departed.has(ws)) return;
-    this.departed.add(ws);
     const attachment = this.attachment(ws);
-    this.leave(ws, attachment, true);
+    if (!this.departNow(ws, attachment, true)) return;
     log("closed", { ...this.logFields(attachment), code });
   }
 }

@@ -61,6 +61,29 @@ describe("hub across hibernation (SPEC §10)", () => {
     expect(await iotaPeer.next()).toMatchObject({ type: "client_disconnected", data: { user_id: alice.id } });
   });
 
+  it("tells the Iota of the last device leaving when that close is what wakes the hub", async () => {
+    const iota = await createIota();
+    const alice = await createUser(iota);
+    const iotaPeer = await connectIota(iota, [alice.id]);
+    const client = await connectClient(iota, alice);
+    expect((await iotaPeer.next()).type).toBe("client_connected");
+    await evictHub(iota);
+    client.close();
+    await client.closed;
+    expect(await iotaPeer.next()).toMatchObject({ type: "client_disconnected", data: { user_id: alice.id } });
+  });
+
+  it("tells clients the Iota left when its close is what wakes the hub", async () => {
+    const iota = await createIota();
+    const alice = await createUser(iota);
+    const iotaPeer = await connectIota(iota, [alice.id]);
+    const client = await connectClient(iota, alice);
+    await evictHub(iota);
+    iotaPeer.close();
+    await iotaPeer.closed;
+    expect(await client.next()).toMatchObject({ type: "iota_disconnected", data: { iota_id: iota.id } });
+  });
+
   it("remembers the Iota's accepted users and a replacement after an eviction", async () => {
     const iota = await createIota();
     const alice = await createUser(iota);
