@@ -401,6 +401,11 @@ export class Hub extends SocketHost<HubAttachment> {
     if (!owner) return invalidUser("the receiver is not a known user");
     const senderId = normalizeId(envelope.sender_id);
     if (!senderId || !(await this.isOwnUser(senderId, attachment.iotaId))) {
+      // The hint may be stale: a user moved to this Iota needs no sender_id (SPEC §5.2).
+      if (this.ownerHints.delete(receiverId) && (await this.ownerOf(receiverId)) === attachment.iotaId) {
+        this.addOwnUser(receiverId);
+        return this.toUser(ws, attachment, receiverId, inbound);
+      }
       return invalidUser("sender_id must be one of this Iota's users");
     }
     let delivery = await this.forward(owner, receiverId, text);
@@ -468,10 +473,13 @@ export class Hub extends SocketHost<HubAttachment> {
     if (allClients) {
       for (const devices of index.clients.values()) for (const device of devices) closing.add(device);
       this.replaceOwnUsers([]);
+      // Hints may name this Iota as the owner of its former users; none of them is any more.
+      this.ownerHints.clear();
     }
     for (const userId of users) {
       for (const device of index.clients.get(userId) ?? []) closing.add(device);
       this.forgetOwnUser(userId);
+      this.ownerHints.delete(userId);
     }
     const revokedIota = iota ? index.iota : null;
     // Peers that stay learn who left; peers that are being closed are told nothing.
