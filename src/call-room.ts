@@ -125,7 +125,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
     }
     let joined: boolean;
     try {
-      joined = await this.directory.joinCall(userId, keyHash.data, attachment.callId);
+      joined = await this.verified(() => this.directory.joinCall(userId, keyHash.data, attachment.callId));
     } catch {
       return this.refuse(ws, attachment, id, CLOSE.internalError, "directory unavailable");
     }
@@ -256,6 +256,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
 
   /** Closes a revoked member's socket (SPEC §8.2) before returning. */
   revokeMember(userId: string): void {
+    this.noteRevocation();
     const ws = this.members.get(userId);
     if (ws) this.drop(ws, CLOSE.refused, "credential revoked");
   }
