@@ -20,6 +20,8 @@ interface MemberState {
 
 interface CallAttachment extends BaseAttachment {
   callId: string;
+  /** Names this socket's call record in the directory. */
+  socketId: string;
   /** Set once the member has identified. */
   userId?: string;
 }
@@ -43,10 +45,6 @@ export class CallRoom extends SocketHost<CallAttachment> {
   /** Members' states, mirrored in SQLite so they survive hibernation (SPEC §7, §10). */
   private states: Map<string, MemberState> | null = null;
   private schemaReady = false;
-  /**
-   * One stub for every directory call, so that a member's leaveCall and a later joinCall
-   * reach the directory in the order they were made.
-   */
   private readonly directory: DurableObjectStub<Directory>;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -104,7 +102,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
   protected admit(request: Request, deadline: number): CallAttachment | Response {
     const callId = normalizeId(new URL(request.url).pathname.split("/")[3]);
     if (!callId) return jsonError(404, "not_found", "no such endpoint");
-    return { phase: "pending", deadline, callId };
+    return { phase: "pending", deadline, callId, socketId: crypto.randomUUID() };
   }
 
   protected rateSettings(): RateSettings {
@@ -125,7 +123,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
     }
     let joined: boolean;
     try {
-      joined = await this.verified(() => this.directory.joinCall(userId, keyHash.data, attachment.callId));
+      joined = await this.verified(() => this.directory.joinCall(userId, keyHash.data, attachment.callId, attachment.socketId));
     } catch {
       return this.refuse(ws, attachment, id, CLOSE.internalError, "directory unavailable");
     }
@@ -135,9 +133,8 @@ export class CallRoom extends SocketHost<CallAttachment> {
     const members = this.members;
     const previous = members.get(userId);
     if (ws.readyState !== WebSocket.OPEN) {
-      // Closed while the directory was asked: undo the record it just made, unless the record
-      // also stands for this user's earlier socket, which is still a member.
-      if (!previous) this.forgetCall(userId, attachment);
+      // Closed while the directory was asked: undo the record it just made for this socket.
+      this.forgetCall(userId, attachment);
       return;
     }
     if (!previous && members.size >= this.config.CALL_MAX_MEMBERS) {
@@ -224,11 +221,12 @@ export class CallRoom extends SocketHost<CallAttachment> {
 
   protected leave(ws: WebSocket, attachment: CallAttachment, notify: boolean): void {
     const userId = attachment.userId;
+    if (!userId) return;
+    this.forgetCall(userId, attachment);
     // A replaced socket finds its successor here and leaves quietly.
-    if (!userId || this.members.get(userId) !== ws) return;
+    if (this.members.get(userId) !== ws) return;
     this.members.delete(userId);
     this.memberStates.delete(userId);
-    this.forgetCall(userId, attachment);
     if (notify) this.toOthers(userId, frame("client_disconnected", undefined, "Client disconnected", 0, { user_id: userId }));
     if (this.members.size > 0) {
       this.sql.exec("DELETE FROM members WHERE user_id = ?", userId);
@@ -244,7 +242,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
   /** Tells the directory the user is no longer in this call, so revocations stop looking here. */
   private forgetCall(userId: string, attachment: CallAttachment): void {
     this.directory
-      .leaveCall(userId, attachment.callId)
+      .leaveCall(userId, attachment.callId, attachment.socketId)
       .catch(() => log("internal_error", { ...this.logFields(attachment), error: "leave_call_failed", level: "error" }));
   }
 

@@ -39,7 +39,7 @@ export class Directory extends DurableObject<Env> {
       CREATE TABLE IF NOT EXISTS iotas (iota_id TEXT PRIMARY KEY, key_digest TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY, iota_id TEXT, key_digest TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS users_by_iota ON users (iota_id);
-      CREATE TABLE IF NOT EXISTS user_calls (user_id TEXT NOT NULL, call_id TEXT NOT NULL, PRIMARY KEY (user_id, call_id));
+      CREATE TABLE IF NOT EXISTS call_sockets (user_id TEXT NOT NULL, call_id TEXT NOT NULL, socket_id TEXT NOT NULL, PRIMARY KEY (user_id, call_id, socket_id));
     `);
   }
 
@@ -69,7 +69,7 @@ export class Directory extends DurableObject<Env> {
 
   private callsOf(userId: string): string[] {
     return this.sql
-      .exec<{ call_id: string }>("SELECT call_id FROM user_calls WHERE user_id = ?", userId)
+      .exec<{ call_id: string }>("SELECT DISTINCT call_id FROM call_sockets WHERE user_id = ?", userId)
       .toArray()
       .map((row) => row.call_id);
   }
@@ -132,7 +132,7 @@ export class Directory extends DurableObject<Env> {
     if (!previous) return false;
     this.sql.exec("DELETE FROM users WHERE user_id = ?", userId);
     await this.revokeUser(userId, previous.iota_id);
-    this.sql.exec("DELETE FROM user_calls WHERE user_id = ?", userId);
+    this.sql.exec("DELETE FROM call_sockets WHERE user_id = ?", userId);
     log("revoked", { reason: "user_removed", user_id: userId });
     return true;
   }
@@ -149,7 +149,9 @@ export class Directory extends DurableObject<Env> {
       this.env.CALL_ROOM.get(this.env.CALL_ROOM.idFromName(callId)).revokeMember(userId),
     );
     if (iotaId) closes.push(this.hub(iotaId).revoke({ iota: false, allClients: false, users: [userId] }));
-    await Promise.all(closes);
+    // Every close is awaited before the admin reply, even when one of them fails (SPEC §8.2).
+    const failed = (await Promise.allSettled(closes)).find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   // ---- lookups for hubs and call rooms -------------------------------------------------
@@ -176,15 +178,29 @@ export class Directory extends DurableObject<Env> {
     return matches && row && row.key_digest === checked ? { iotaId: row.iota_id } : undefined;
   }
 
-  /** Checks a call member's credential and records the call, so a revocation can reach it. */
-  async joinCall(userId: string, keyHash: string, callId: string): Promise<boolean> {
+  /**
+   * Checks a call member's credential and records the call, so a revocation can reach it.
+   * The record is per socket: a socket leaving never erases the record of the same user's
+   * next socket, whatever order the two messages arrive in.
+   */
+  async joinCall(userId: string, keyHash: string, callId: string, socketId: string): Promise<boolean> {
     if (!(await this.authenticateUser(userId, keyHash))) return false;
-    this.sql.exec("INSERT OR IGNORE INTO user_calls (user_id, call_id) VALUES (?, ?)", userId, callId);
+    this.sql.exec(
+      "INSERT OR IGNORE INTO call_sockets (user_id, call_id, socket_id) VALUES (?, ?, ?)",
+      userId,
+      callId,
+      socketId,
+    );
     return true;
   }
 
-  leaveCall(userId: string, callId: string): void {
-    this.sql.exec("DELETE FROM user_calls WHERE user_id = ? AND call_id = ?", userId, callId);
+  leaveCall(userId: string, callId: string, socketId: string): void {
+    this.sql.exec(
+      "DELETE FROM call_sockets WHERE user_id = ? AND call_id = ? AND socket_id = ?",
+      userId,
+      callId,
+      socketId,
+    );
   }
 
   /** The Iota that owns a user: null for a user with no Iota, undefined for an unknown user. */

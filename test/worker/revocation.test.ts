@@ -387,3 +387,30 @@ describe("no credential outlives its revocation (SPEC §8.1)", () => {
     expect((await fresh.request(callIdentification(callId, user, newKey))).data.accepted).toBe(true);
   });
 });
+
+describe("revocation races (SPEC §8.1, §8.2)", () => {
+  it("closes a member's new socket when its old one left while the rejoin was being checked", async () => {
+    const iota = await createIota();
+    const user = await createUser(iota);
+    const callId = uuid();
+    const identification = () => ({ id: uuid(), type: "identification", data: { call_id: callId, user_id: user.id, private_key_hash: user.key } });
+    const first = await connect(`/ws/call/${callId}`);
+    expect((await first.request(identification())).data.accepted).toBe(true);
+    const second = await connect(`/ws/call/${callId}`);
+    second.send(identification());
+    // The old socket's leave may reach the directory after the rejoin was recorded.
+    first.close(1000, "bye");
+    expect((await second.next()).data.accepted).toBe(true);
+    expect((await adminFetch(`/users/${user.id}`, "DELETE")).status).toBe(204);
+    expect(await second.closed).toEqual({ code: 4003, reason: "credential revoked" });
+  });
+
+  it("has sent the close frame by the time the admin reply arrives", async () => {
+    const iota = await createIota();
+    const user = await createUser(iota);
+    const client = await connectClient(iota, user);
+    expect((await adminFetch(`/users/${user.id}`, "DELETE")).status).toBe(204);
+    expect(client.ws.readyState).not.toBe(WebSocket.OPEN);
+    expect((await client.closed).code).toBe(4003);
+  });
+});
