@@ -25,8 +25,11 @@ const UNECHOABLE = new Set([1005, 1006, 1015]);
 
 /** Every socket's attachment starts with these; subclasses add their own fields. */
 export interface BaseAttachment {
-  /** `attempting` is held in memory only, so an object evicted mid-attempt times the socket out. */
-  phase: "pending" | "attempting" | "identified";
+  /**
+   * `attempting` is held in memory only, so an object evicted mid-attempt times the socket out.
+   * `closed` marks a socket we closed, so its late close event after a wake changes nothing.
+   */
+  phase: "pending" | "attempting" | "identified" | "closed";
   /** When an unidentified socket is closed with 4008 (ms since epoch). */
   deadline: number;
 }
@@ -51,6 +54,8 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
   private readonly limiters = new WeakMap<WebSocket, RateLimiter>();
   private readonly queues = new Map<WebSocket, Promise<void>>();
   private readonly departed = new WeakSet<WebSocket>();
+  /** Sockets decided to be closed (size, rate) whose earlier frames are still queued. */
+  private readonly doomed = new WeakSet<WebSocket>();
   /** Counts revocations pushed by the directory; see `verified`. */
   private revocations = 0;
 
@@ -100,7 +105,9 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
    */
   protected *openSockets(): Iterable<[WebSocket, A]> {
     for (const ws of this.ctx.getWebSockets()) {
-      if (ws.readyState === WebSocket.OPEN && !this.departed.has(ws)) yield [ws, this.attachment(ws)];
+      if (ws.readyState !== WebSocket.OPEN || this.departed.has(ws)) continue;
+      const attachment = this.attachment(ws);
+      if (attachment.phase !== "closed") yield [ws, attachment];
     }
     if (this.leaving && this.leaving.readyState !== WebSocket.OPEN) yield [this.leaving, this.attachment(this.leaving)];
   }
@@ -109,7 +116,7 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   /** Hands a departing socket to `leave()` exactly once. */
   private departNow(ws: WebSocket, attachment: A, notify: boolean): boolean {
-    if (this.departed.has(ws)) return false;
+    if (this.departed.has(ws) || attachment.phase === "closed") return false;
     this.leaving = ws;
     try {
       this.leave(ws, attachment, notify);
@@ -148,6 +155,8 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     for (const [ws, attachment] of this.openSockets()) {
+      // An attempt under way is not timed out, but checked again later in case it never ends.
+      if (attachment.phase === "attempting") next = Math.min(next, now + this.config.IDENTIFY_TIMEOUT_MS);
       if (attachment.phase !== "pending") continue;
       if (attachment.deadline <= now) this.drop(ws, CLOSE.identifyTimeout, "identification timeout");
       else next = Math.min(next, attachment.deadline);
@@ -157,29 +166,42 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   // ---- frames --------------------------------------------------------------------------
 
+  /**
+   * Size and rate are judged as a frame arrives, but what follows (a reply, a close) waits in
+   * the socket's queue, so frames accepted before it, an identification attempt included, are
+   * handled first (SPEC §4 ordering, §9 "loses no message that it accepted").
+   */
   override webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): void {
-    if (this.departed.has(ws)) return;
+    if (this.departed.has(ws) || this.doomed.has(ws)) return;
     const attachment = this.attachment(ws);
     if (isOversize(message, this.config.MAX_MESSAGE_BYTES)) {
-      this.sendFrame(ws, errorFrame("error_too_large", undefined, "frame exceeds the size limit"));
-      this.drop(ws, CLOSE.tooLarge, "message too large");
+      this.doomed.add(ws);
+      this.enqueue(ws, () => {
+        this.reject(ws, this.attachment(ws), "error_too_large", undefined, "frame exceeds the size limit");
+        this.drop(ws, CLOSE.tooLarge, "message too large");
+      });
       return;
     }
     const verdict = this.limiter(ws, attachment).take(Date.now());
-    if (verdict !== "pass") {
-      if (attachment.phase !== "identified") return;
-      if (verdict === "reject") {
-        // Only an episode's first rejection is parsed, to tell the peer which message was dropped.
-        const decoded = typeof message === "string" ? decode(message) : null;
-        const id = decoded ? (decoded.ok ? decoded.envelope.id : decoded.id) : undefined;
-        this.sendFrame(ws, errorFrame("error_rate_limited", id, "rate limit exceeded; message dropped"));
-        log("error_reply", { ...this.logFields(attachment), error: "error_rate_limited", level: "warn" });
-      } else if (verdict === "close") {
-        this.drop(ws, CLOSE.policy, "rate limit exceeded");
-      }
-      return;
+    if (verdict === "pass") {
+      this.enqueue(ws, () => this.handle(ws, message));
+    } else if (verdict === "close" && attachment.phase !== "pending") {
+      this.doomed.add(ws);
+      this.enqueue(ws, () => this.drop(ws, CLOSE.policy, "rate limit exceeded"));
+    } else if (verdict === "reject") {
+      this.enqueue(ws, () => this.rateLimited(ws, message));
     }
-    this.enqueue(ws, () => this.handle(ws, message));
+  }
+
+  /** Answers an episode's first rejection; before identification over-rate frames just drop. */
+  private rateLimited(ws: WebSocket, message: string | ArrayBuffer): void {
+    const attachment = this.attachment(ws);
+    if (attachment.phase !== "identified" || this.departed.has(ws)) return;
+    // Only this rejection is parsed, to tell the peer which message was dropped.
+    const decoded = typeof message === "string" ? decode(message) : null;
+    const id = decoded ? (decoded.ok ? decoded.envelope.id : decoded.id) : undefined;
+    this.sendFrame(ws, errorFrame("error_rate_limited", id, "rate limit exceeded; message dropped"));
+    log("error_reply", { ...this.logFields(attachment), error: "error_rate_limited", level: "warn" });
   }
 
   private limiter(ws: WebSocket, attachment: A): RateLimiter {
@@ -284,6 +306,11 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
   protected drop(ws: WebSocket, code: number, reason: string, notify = true): void {
     const attachment = this.attachment(ws);
     if (!this.departNow(ws, attachment, notify)) return;
+    try {
+      this.store(ws, { ...attachment, phase: "closed" });
+    } catch {
+      // A socket already closing keeps no attachment; its close event finds it departed.
+    }
     try {
       ws.close(code, reason);
     } catch {

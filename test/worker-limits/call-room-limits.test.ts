@@ -193,17 +193,20 @@ describe("frame size limit (SPEC §9)", () => {
     expect((await peer.closed).code).toBe(1009);
   });
 
-  it("never makes a member of a socket closed for an oversize frame while its identification is checked", async () => {
+  it("answers the identification sent before an oversize frame first, then closes 1009", async () => {
     const callId = uuid();
     const [alice, bob] = (await users(2)) as [Account, Account];
     const { peer: alicePeer } = await attempt(callId, alice);
     const bobPeer = await connect(`/ws/call/${callId}`);
-    // The size check does not wait for the identification, so the close comes first.
+    // Frames are handled in order (SPEC §4): the attempt accepted first is answered first.
     bobPeer.send(callIdentification(callId, bob));
     bobPeer.send(frameOfSize(MAX_MESSAGE_BYTES + 1));
+    expect((await bobPeer.next()).data.accepted).toBe(true);
     expect(await bobPeer.next()).toEqual(fromOmikron("error_too_large", {}, 2));
     expect((await bobPeer.closed).code).toBe(1009);
     expect(bobPeer.pending()).toEqual([]);
+    expect(await alicePeer.next()).toMatchObject({ type: "client_connected", data: { user_id: bob.id } });
+    expect(await alicePeer.next()).toMatchObject({ type: "client_disconnected", data: { user_id: bob.id } });
     const id = uuid();
     expect(await alicePeer.request({ id, type: "webrtc_sdp", data: {}, receiver_id: bob.id })).toEqual(
       fromOmikron("error_user_offline", { receiver_id: bob.id }, 1, id),

@@ -83,6 +83,20 @@ describe("frame size (SPEC §9)", () => {
     expect((await client.closed).code).toBe(1009);
   });
 
+  it("answers an identification sent right before an over-size frame, then closes 1009", async () => {
+    const iota = await createIota();
+    const alice = await createUser(iota);
+    const iotaPeer = await connectIota(iota, [alice.id]);
+    const peer = await connect(`/ws/client/${iota.id}`);
+    peer.send(clientIdentification(iota, alice, "first"));
+    peer.send("x".repeat(1025));
+    expect(await peer.next()).toMatchObject({ id: "first", type: "identification_response", data: { accepted: true } });
+    expect((await peer.next()).type).toBe("error_too_large");
+    expect((await peer.closed).code).toBe(1009);
+    expect(await iotaPeer.next()).toMatchObject({ type: "client_connected", data: { user_id: alice.id } });
+    expect(await iotaPeer.next()).toMatchObject({ type: "client_disconnected", data: { user_id: alice.id } });
+  });
+
   it("closes an unidentified socket 1009 on an over-size frame", async () => {
     const iota = await createIota();
     const stranger = await connect(`/ws/iota/${iota.id}`);
