@@ -70,10 +70,11 @@ export class Hub extends SocketHost<HubAttachment> {
   private users: Set<string> | null = null;
   /** Owners of other hubs' users, as last looked up. */
   private readonly ownerHints = new Map<string, string>();
-  /** Cross-hub and uncached routes run one at a time, in arrival order, off the hot path. */
-  private routes: Promise<void> = Promise.resolve();
-  /** Receivers with a route still queued: later frames to them queue behind it to keep order. */
-  private readonly queuedReceivers = new Map<string, number>();
+  /**
+   * Routes that need the directory or another hub, chained per receiver: one receiver's frames
+   * keep their order, and no receiver waits for another's, nor does any cached route.
+   */
+  private readonly routes = new Map<string, Promise<void>>();
   private lastPingStamp = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -325,7 +326,7 @@ export class Hub extends SocketHost<HubAttachment> {
       const why = receiverId ? `the Omikron does not answer ${envelope.type}` : "receiver_id must be a user id";
       return this.reject(ws, attachment, "error_invalid_data", envelope.id, why);
     }
-    if (this.ownUsers.has(receiverId) && !this.queuedReceivers.has(receiverId)) {
+    if (this.ownUsers.has(receiverId) && !this.routes.has(receiverId)) {
       this.toUser(ws, attachment, receiverId, inbound);
       return;
     }
@@ -373,21 +374,15 @@ export class Hub extends SocketHost<HubAttachment> {
 
   // ---- routes that need the directory (SPEC §5.2, §5.3) --------------------------------
 
-  /**
-   * Queues a route behind earlier uncached routes. Same-hub traffic to cached users never
-   * waits for it; frames to a receiver with a queued route wait, so one receiver's frames
-   * keep their order.
-   */
+  /** Queues a route behind earlier routes to the same receiver. */
   private queueRoute(receiverId: string, route: () => Promise<void>): void {
-    this.queuedReceivers.set(receiverId, (this.queuedReceivers.get(receiverId) ?? 0) + 1);
-    this.routes = this.routes
+    const tail = (this.routes.get(receiverId) ?? Promise.resolve())
       .then(route)
       .catch(() => log("internal_error", { receiver_id: receiverId, error: "route_failed", level: "error" }))
       .finally(() => {
-        const left = (this.queuedReceivers.get(receiverId) ?? 1) - 1;
-        if (left > 0) this.queuedReceivers.set(receiverId, left);
-        else this.queuedReceivers.delete(receiverId);
+        if (this.routes.get(receiverId) === tail) this.routes.delete(receiverId);
       });
+    this.routes.set(receiverId, tail);
   }
 
   private async routeUncached(ws: WebSocket, attachment: HubAttachment, receiverId: string, inbound: Inbound): Promise<void> {
@@ -426,7 +421,7 @@ export class Hub extends SocketHost<HubAttachment> {
 
   private async isOwnUser(userId: string, iotaId: string): Promise<boolean> {
     if (this.ownUsers.has(userId)) return true;
-    if ((await directoryOf(this.env).ownerOf(userId)) !== iotaId) return false;
+    if ((await this.verified(() => directoryOf(this.env).ownerOf(userId))) !== iotaId) return false;
     this.addOwnUser(userId);
     return true;
   }
@@ -434,7 +429,7 @@ export class Hub extends SocketHost<HubAttachment> {
   private async ownerOf(userId: string): Promise<string | null | undefined> {
     const hint = this.ownerHints.get(userId);
     if (hint) return hint;
-    const owner = await directoryOf(this.env).ownerOf(userId);
+    const owner = await this.verified(() => directoryOf(this.env).ownerOf(userId));
     if (owner) {
       if (this.ownerHints.size >= MAX_OWNER_HINTS) this.ownerHints.clear();
       this.ownerHints.set(userId, owner);
@@ -455,7 +450,7 @@ export class Hub extends SocketHost<HubAttachment> {
    */
   async deliver(iotaId: string, receiverId: string, text: string): Promise<Delivery> {
     if (!this.ownUsers.has(receiverId)) {
-      if ((await directoryOf(this.env).ownerOf(receiverId)) !== iotaId) return "not_owner";
+      if ((await this.verified(() => directoryOf(this.env).ownerOf(receiverId))) !== iotaId) return "not_owner";
       this.addOwnUser(receiverId);
     }
     const iota = this.connected.iota;

@@ -272,7 +272,7 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
   }
 
   /**
-   * Runs a directory check for an identification. A revocation that arrives while the check
+   * Runs a directory check (an identification, an ownership lookup). A revocation that arrives while the check
    * is under way may have been decided after the directory answered, so the answer would
    * outlive it (SPEC §8.1); the check is then asked again.
    */
