@@ -272,9 +272,9 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
   }
 
   /**
-   * Runs a directory check (an identification, an ownership lookup). A revocation that arrives while the check
-   * is under way may have been decided after the directory answered, so the answer would
-   * outlive it (SPEC §8.1); the check is then asked again.
+   * Runs a directory check (an identification, an ownership lookup). A revocation that
+   * arrives while the check is under way may have been decided after the directory answered,
+   * so the answer would outlive it (SPEC §8.1); the check is then asked again.
    */
   protected async verified<T>(check: () => Promise<T>): Promise<T> {
     for (;;) {
