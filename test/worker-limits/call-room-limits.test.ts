@@ -4,65 +4,14 @@
  * most 1024 bytes, 1.5 s to identify, 3 unidentified sockets per room.
  */
 import { describe, expect, it } from "vitest";
-import { type Account, type Frame, OMIKRON_ID, type Peer, connect, createIota, createUser, upgrade, uuid } from "../worker/support";
+import { type Member, attempt, callIdentification, callOfThree, expectNothingElse, users } from "../worker/calls";
+import { type Account, type Frame, type Peer, connect, fromOmikron, upgrade, uuid } from "../worker/support";
 
-const FRESH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const MAX_MESSAGE_BYTES = 1024;
 
-interface Member {
-  user: Account;
-  peer: Peer;
-}
-
-function callIdentification(callId: string, user: Account, extra: Record<string, unknown> = {}, id = uuid()) {
-  return {
-    id,
-    type: "identification",
-    log: { message: "Client identifying", log_level: 0 },
-    data: { call_id: callId, user_id: user.id, private_key_hash: user.key, ...extra },
-  };
-}
-
-function fromOmikron(type: string, data: Record<string, unknown>, logLevel: number, id?: string) {
-  return {
-    id: id ?? expect.stringMatching(FRESH_ID),
-    type,
-    log: { message: expect.any(String), log_level: logLevel },
-    data,
-    sender_id: OMIKRON_ID,
-  };
-}
-
-async function users(count: number): Promise<Account[]> {
-  const iota = await createIota();
-  const created: Account[] = [];
-  for (let i = 0; i < count; i++) created.push(await createUser(iota));
-  return created;
-}
-
-async function attempt(callId: string, user: Account, extra: Record<string, unknown> = {}): Promise<{ peer: Peer; reply: Frame; id: string }> {
-  const peer = await connect(`/ws/call/${callId}`);
-  const id = uuid();
-  const reply = await peer.request(callIdentification(callId, user, extra, id));
-  return { peer, reply, id };
-}
-
 /** A full call: three members with every client_connected already read. */
-async function fullCall(): Promise<{ callId: string; members: [Member, Member, Member] }> {
-  const callId = uuid();
-  const members: Member[] = [];
-  for (const user of await users(3)) {
-    const { peer, reply } = await attempt(callId, user);
-    expect(reply.data.accepted).toBe(true);
-    for (const earlier of members) expect((await earlier.peer.next()).type).toBe("client_connected");
-    members.push({ user, peer });
-  }
-  return { callId, members: members as [Member, Member, Member] };
-}
-
-async function expectNothingElse(peer: Peer): Promise<void> {
-  const id = uuid();
-  expect(await peer.request({ id, type: "ping", data: {} })).toEqual(fromOmikron("pong", {}, -1, id));
+function fullCall(): Promise<{ callId: string; members: [Member, Member, Member] }> {
+  return callOfThree();
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

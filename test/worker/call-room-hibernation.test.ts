@@ -1,14 +1,8 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type Account, type Frame, OMIKRON_ID, type Peer, adminFetch, connect, createIota, createUser, uuid } from "./support";
-
-const FRESH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-interface Member {
-  user: Account;
-  peer: Peer;
-}
+import { type Member, accepted, attempt, callIdentification, callOfThree as joinCallOfThree, expectNothingElse, users } from "./calls";
+import { type Account, adminFetch, fromOmikron, uuid } from "./support";
 
 function room(callId: string) {
   return env.CALL_ROOM.get(env.CALL_ROOM.idFromName(callId));
@@ -19,64 +13,12 @@ function evict(callId: string): Promise<void> {
   return evictDurableObject(room(callId));
 }
 
-function callIdentification(callId: string, user: Account, extra: Record<string, unknown> = {}, id = uuid()) {
-  return {
-    id,
-    type: "identification",
-    log: { message: "Client identifying", log_level: 0 },
-    data: { call_id: callId, user_id: user.id, private_key_hash: user.key, ...extra },
-  };
-}
-
-function fromOmikron(type: string, data: Record<string, unknown>, logLevel: number, id?: string) {
-  return {
-    id: id ?? expect.stringMatching(FRESH_ID),
-    type,
-    log: { message: expect.any(String), log_level: logLevel },
-    data,
-    sender_id: OMIKRON_ID,
-  };
-}
-
-function accepted(id: string, callStates: Record<string, string>, userStates: Record<string, string>) {
-  return fromOmikron("identification_response", { acceppted: true, accepted: true, user_ids: callStates, user_states: userStates }, 0, id);
-}
-
-async function users(count: number): Promise<Account[]> {
-  const iota = await createIota();
-  const created: Account[] = [];
-  for (let i = 0; i < count; i++) created.push(await createUser(iota));
-  return created;
-}
-
-async function attempt(callId: string, user: Account, extra: Record<string, unknown> = {}): Promise<{ peer: Peer; reply: Frame; id: string }> {
-  const peer = await connect(`/ws/call/${callId}`);
-  const id = uuid();
-  const reply = await peer.request(callIdentification(callId, user, extra, id));
-  return { peer, reply, id };
-}
-
 /**
  * Three members, each joined after evicting the room, with every client_connected already
  * read; the joins themselves thus already cross an eviction.
  */
-async function callOfThree(states: Record<string, unknown>[] = [{}, {}, {}]): Promise<{ callId: string; members: [Member, Member, Member] }> {
-  const callId = uuid();
-  const joiners = await users(3);
-  const members: Member[] = [];
-  for (const [index, user] of joiners.entries()) {
-    if (index > 0) await evict(callId);
-    const { peer, reply } = await attempt(callId, user, states[index]);
-    expect(reply.data.accepted).toBe(true);
-    for (const earlier of members) expect((await earlier.peer.next()).type).toBe("client_connected");
-    members.push({ user, peer });
-  }
-  return { callId, members: members as [Member, Member, Member] };
-}
-
-async function expectNothingElse(peer: Peer): Promise<void> {
-  const id = uuid();
-  expect(await peer.request({ id, type: "ping", data: {} })).toEqual(fromOmikron("pong", {}, -1, id));
+function callOfThree(states?: Record<string, unknown>[]): Promise<{ callId: string; members: [Member, Member, Member] }> {
+  return joinCallOfThree(states, evict);
 }
 
 describe("call room across hibernation (SPEC §7, §10)", () => {

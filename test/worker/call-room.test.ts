@@ -1,100 +1,23 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type Account, type Frame, OMIKRON_ID, type Peer, adminFetch, connect, createIota, createUser, keyHash, uuid } from "./support";
-
-/** A fresh id the Omikron made up: a UUID v4 (SPEC §2). */
-const FRESH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+import {
+  type Member,
+  accepted,
+  attempt,
+  callIdentification,
+  callOfThree,
+  connected,
+  expectNothingElse,
+  invalidData,
+  join,
+  pong,
+  refused,
+  users,
+} from "./calls";
+import { type Account, OMIKRON_ID, adminFetch, connect, fromOmikron, keyHash, uuid } from "./support";
 
 const RESERVED_TYPES = ["identification_response", "pong", "client_connected", "client_disconnected", "iota_connected", "iota_disconnected"];
-
-interface Member {
-  user: Account;
-  peer: Peer;
-}
-
-function callIdentification(callId: string, user: Account, extra: Record<string, unknown> = {}, id = uuid()) {
-  return {
-    id,
-    type: "identification",
-    log: { message: "Client identifying", log_level: 0 },
-    data: { call_id: callId, user_id: user.id, private_key_hash: user.key, ...extra },
-  };
-}
-
-/** A frame the Omikron writes itself; `id` undefined means it must be a fresh one. */
-function fromOmikron(type: string, data: Record<string, unknown>, logLevel: number, id?: string) {
-  return {
-    id: id ?? expect.stringMatching(FRESH_ID),
-    type,
-    log: { message: expect.any(String), log_level: logLevel },
-    data,
-    sender_id: OMIKRON_ID,
-  };
-}
-
-function accepted(id: string, callStates: Record<string, string>, userStates: Record<string, string>) {
-  return fromOmikron("identification_response", { acceppted: true, accepted: true, user_ids: callStates, user_states: userStates }, 0, id);
-}
-
-function refused(id: string) {
-  return fromOmikron("identification_response", { acceppted: false, accepted: false }, 2, id);
-}
-
-function connected(user: Account, callState = "active", userState = "online") {
-  return fromOmikron("client_connected", { user_id: user.id, call_state: callState, user_state: userState }, 0);
-}
-
-function invalidData(id?: string) {
-  return fromOmikron("error_invalid_data", {}, 2, id);
-}
-
-/** Users of two different Iotas: a call room takes users of any Iota (SPEC §7). */
-async function users(count: number): Promise<Account[]> {
-  const iotas = [await createIota(), await createIota()];
-  const created: Account[] = [];
-  for (let i = 0; i < count; i++) created.push(await createUser(iotas[i % 2] as Account));
-  return created;
-}
-
-async function attempt(callId: string, user: Account, extra: Record<string, unknown> = {}): Promise<{ peer: Peer; reply: Frame; id: string }> {
-  const peer = await connect(`/ws/call/${callId}`);
-  const id = uuid();
-  const reply = await peer.request(callIdentification(callId, user, extra, id));
-  return { peer, reply, id };
-}
-
-async function join(callId: string, user: Account, extra: Record<string, unknown> = {}): Promise<Peer> {
-  const { peer, reply } = await attempt(callId, user, extra);
-  expect(reply.data.accepted).toBe(true);
-  return peer;
-}
-
-/**
- * Three members who joined one after another with the given states, with every
- * client_connected already read, so a test starts from quiet sockets.
- */
-async function callOfThree(states: Record<string, unknown>[] = [{}, {}, {}]): Promise<{ callId: string; members: [Member, Member, Member] }> {
-  const callId = uuid();
-  const [a, b, c] = (await users(3)) as [Account, Account, Account];
-  const members: Member[] = [];
-  for (const [index, user] of [a, b, c].entries()) {
-    const peer = await join(callId, user, states[index]);
-    for (const earlier of members) expect((await earlier.peer.next()).type).toBe("client_connected");
-    members.push({ user, peer });
-  }
-  return { callId, members: members as [Member, Member, Member] };
-}
-
-function pong(id: string) {
-  return fromOmikron("pong", {}, -1, id);
-}
-
-/** A pong as the next frame shows that nothing else was sent to this socket before it. */
-async function expectNothingElse(peer: Peer): Promise<void> {
-  const id = uuid();
-  expect(await peer.request({ id, type: "ping", data: {} })).toEqual(pong(id));
-}
 
 /** The other members still relay to each other and answer pings. */
 async function expectStillServing(sender: Member, receiver: Member, bystander: Member): Promise<void> {

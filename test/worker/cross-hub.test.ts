@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
   type Account,
-  OMIKRON_ID,
   type Peer,
   adminFetch,
   connectClient,
   connectIota,
   createIota,
   createUser,
+  errorReply,
   uuid,
 } from "./support";
 
@@ -26,10 +26,6 @@ async function side(): Promise<Side> {
   const client = await connectClient(iota, user);
   expect(await iotaPeer.next()).toMatchObject({ type: "client_connected", data: { user_id: user.id } });
   return { iota, user, iotaPeer, client };
-}
-
-function errorReply(type: string, id: string, logLevel: number, data: Record<string, unknown>) {
-  return { id, type, log: { message: expect.any(String), log_level: logLevel }, data, sender_id: OMIKRON_ID };
 }
 
 /**

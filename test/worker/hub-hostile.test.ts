@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OMIKRON_ID, type Peer, connect, connectClient, connectIota, createIota, createUser } from "./support";
+import { FRESH_ID, OMIKRON_ID, type Peer, connect, connectClient, connectIota, createIota, createUser } from "./support";
 
 /** A hub with an Iota, a client under attack and a bystander client of another user. */
 async function setUp() {
@@ -26,7 +26,7 @@ async function expectInvalid(peer: Peer, frame: unknown, id?: string) {
   const reply = await peer.request(frame);
   expect(reply).toMatchObject({ type: "error_invalid_data", log: { log_level: 2 }, data: {}, sender_id: OMIKRON_ID });
   if (id !== undefined) expect(reply.id).toBe(id);
-  else expect(reply.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  else expect(reply.id).toMatch(FRESH_ID);
 }
 
 describe("bad input on an identified socket (SPEC §2, §9)", () => {

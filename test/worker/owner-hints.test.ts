@@ -1,9 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { OMIKRON_ID, adminFetch, connectIota, createIota, createUser, uuid } from "./support";
-
-function errorReply(type: string, id: string, logLevel: number, data: Record<string, unknown>) {
-  return { id, type, log: { message: expect.any(String), log_level: logLevel }, data, sender_id: OMIKRON_ID };
-}
+import { adminFetch, connectIota, createIota, createUser, errorReply, uuid } from "./support";
 
 describe("a hub's remembered owners never outlive a directory change (SPEC §8.1, §8.2)", () => {
   it("a deleted user its Iota once addressed is no longer one the Iota may address", async () => {

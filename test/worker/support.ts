@@ -3,10 +3,14 @@
  * through the admin API, and helpers to read frames as the protocol defines them.
  */
 import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
 
 export const ADMIN_TOKEN = "test-admin-token";
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 const BASE = "http://omikron.test";
+
+/** A fresh id the Omikron made up: a UUID v4 (SPEC §2). */
+export const FRESH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 export type Frame = {
   id: string;
@@ -157,4 +161,20 @@ export async function connectClient(iota: Account, user: Account): Promise<Peer>
   const reply = await peer.request(clientIdentification(iota, user));
   if (reply.data.accepted !== true) throw new Error("client identification was refused");
   return peer;
+}
+
+/** A frame the Omikron writes itself; `id` undefined means it must be a fresh one. */
+export function fromOmikron(type: string, data: Record<string, unknown>, logLevel: number, id?: string) {
+  return {
+    id: id ?? expect.stringMatching(FRESH_ID),
+    type,
+    log: { message: expect.any(String), log_level: logLevel },
+    data,
+    sender_id: OMIKRON_ID,
+  };
+}
+
+/** The Omikron's reply to the request `id`: {@link fromOmikron} with the id given first. */
+export function errorReply(type: string, id: string, logLevel: number, data: Record<string, unknown>) {
+  return fromOmikron(type, data, logLevel, id);
 }
