@@ -8,6 +8,7 @@ import { configOf } from "./config";
 import { tokenMatches } from "./credentials";
 import { directoryOf } from "./directory";
 import type { Env } from "./env";
+import { jsonError } from "./http-error";
 import { OMIKRON_ID, keyHashSchema, uuidSchema } from "./protocol";
 
 /** A directory id: a UUID other than the Omikron's own. */
@@ -18,34 +19,30 @@ const UserBody = z.object({ iota_id: directoryId, private_key_hash: keyHashSchem
 
 type Body<T> = { ok: true; value: T } | { ok: false; response: Response };
 
-function error(status: number, code: string, message: string, extra: Record<string, string> = {}): Response {
-  return Response.json({ error: code, message, ...extra }, { status });
-}
-
 async function readBody<T>(request: Request, schema: z.ZodType<T>): Promise<Body<T>> {
   let json: unknown;
   try {
     json = await request.json();
   } catch {
-    return { ok: false, response: error(400, "invalid_json", "the body is not valid JSON") };
+    return { ok: false, response: jsonError(400, "invalid_json", "the body is not valid JSON") };
   }
   const result = schema.safeParse(json);
   if (result.success) return { ok: true, value: result.data };
   const issue = result.error.issues[0];
   const field = typeof issue?.path[0] === "string" ? issue.path[0] : "body";
-  return { ok: false, response: error(400, "invalid_body", `${field}: ${issue?.message ?? "invalid"}`, { field }) };
+  return { ok: false, response: jsonError(400, "invalid_body", `${field}: ${issue?.message ?? "invalid"}`, { field }) };
 }
 
 /** RFC 9110 §15.5.6: a 405 names the methods the resource supports. */
 const methodNotAllowed = () => {
-  const response = error(405, "method_not_allowed", "use GET, PUT or DELETE");
+  const response = jsonError(405, "method_not_allowed", "use GET, PUT or DELETE");
   response.headers.set("Allow", "GET, PUT, DELETE");
   return response;
 };
 
 /** RFC 9110 §11.6.1: a 401 names the scheme to authenticate with. */
 const unauthorized = () => {
-  const response = error(401, "unauthorized", "missing or wrong bearer token");
+  const response = jsonError(401, "unauthorized", "missing or wrong bearer token");
   response.headers.set("WWW-Authenticate", "Bearer");
   return response;
 };
@@ -55,60 +52,66 @@ function bearerToken(header: string | undefined): string {
   return /^Bearer +(.+)$/i.exec(header ?? "")?.[1] ?? "";
 }
 
-const notFound = () => error(404, "not_found", "no such record");
+/** The record id from the path, or its 400, which comes before route and method (SPEC §8.2). */
+function recordId(raw: string): string | Response {
+  const id = directoryId.safeParse(raw);
+  return id.success ? id.data : jsonError(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
+}
+
+const notFound = () => jsonError(404, "not_found", "no such record");
 
 export const admin = new Hono<{ Bindings: Env }>();
 
 admin.use("*", async (c, next) => {
   const token = configOf(c.env).ADMIN_TOKEN;
-  if (!token) return error(503, "admin_disabled", "the admin API is disabled: no ADMIN_TOKEN is configured");
+  if (!token) return jsonError(503, "admin_disabled", "the admin API is disabled: no ADMIN_TOKEN is configured");
   const presented = bearerToken(c.req.header("Authorization"));
   if (!presented || !(await tokenMatches(presented, token))) return unauthorized();
   await next();
 });
 
 admin.all("/iotas/:id", async (c) => {
-  const id = directoryId.safeParse(c.req.param("id"));
-  if (!id.success) return error(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
+  const id = recordId(c.req.param("id"));
+  if (id instanceof Response) return id;
   const directory = directoryOf(c.env);
   switch (c.req.method) {
     case "GET":
     case "HEAD": {
-      const record = await directory.getIota(id.data);
+      const record = await directory.getIota(id);
       return record ? c.json(record) : notFound();
     }
     case "PUT": {
       const body = await readBody(c.req.raw, IotaBody);
       if (!body.ok) return body.response;
-      const { created, record } = await directory.putIota(id.data, body.value.private_key_hash);
+      const { created, record } = await directory.putIota(id, body.value.private_key_hash);
       return c.json(record, created ? 201 : 200);
     }
     case "DELETE":
-      return (await directory.deleteIota(id.data)) ? c.body(null, 204) : notFound();
+      return (await directory.deleteIota(id)) ? c.body(null, 204) : notFound();
     default:
       return methodNotAllowed();
   }
 });
 
 admin.all("/users/:id", async (c) => {
-  const id = directoryId.safeParse(c.req.param("id"));
-  if (!id.success) return error(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
+  const id = recordId(c.req.param("id"));
+  if (id instanceof Response) return id;
   const directory = directoryOf(c.env);
   switch (c.req.method) {
     case "GET":
     case "HEAD": {
-      const record = await directory.getUser(id.data);
+      const record = await directory.getUser(id);
       return record ? c.json(record) : notFound();
     }
     case "PUT": {
       const body = await readBody(c.req.raw, UserBody);
       if (!body.ok) return body.response;
-      const result = await directory.putUser(id.data, body.value.iota_id, body.value.private_key_hash);
-      if (!result) return error(404, "iota_not_found", "no Iota with that iota_id");
+      const result = await directory.putUser(id, body.value.iota_id, body.value.private_key_hash);
+      if (!result) return jsonError(404, "iota_not_found", "no Iota with that iota_id");
       return c.json(result.record, result.created ? 201 : 200);
     }
     case "DELETE":
-      return (await directory.deleteUser(id.data)) ? c.body(null, 204) : notFound();
+      return (await directory.deleteUser(id)) ? c.body(null, 204) : notFound();
     default:
       return methodNotAllowed();
   }

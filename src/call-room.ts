@@ -5,10 +5,11 @@
 import { z } from "zod";
 import { type Directory, directoryOf } from "./directory";
 import type { Env } from "./env";
+import { jsonError } from "./http-error";
 import type { RateSettings } from "./limits";
 import { type LogFields, log } from "./log";
 import { OMIKRON_ID, frame, keyHashSchema, normalizeId, parseLastPing, withSenderId } from "./protocol";
-import { type BaseAttachment, CLOSE, type Inbound, SocketHost, jsonError } from "./socket-host";
+import { type BaseAttachment, CLOSE, type Inbound, SocketHost } from "./socket-host";
 
 const CallState = z.enum(["active", "streaming", "muted", "deafed"]);
 const UserState = z.string().min(1).max(64);

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { directoryOf } from "./directory";
 import type { Env } from "./env";
+import { jsonError } from "./http-error";
 import type { RateSettings } from "./limits";
 import { type LogFields, log } from "./log";
 import {
@@ -18,7 +19,7 @@ import {
   withSenderId,
   writeIdList,
 } from "./protocol";
-import { type BaseAttachment, CLOSE, type Inbound, SocketHost, jsonError } from "./socket-host";
+import { type BaseAttachment, CLOSE, type Inbound, SocketHost } from "./socket-host";
 
 interface HubAttachment extends BaseAttachment {
   role: "iota" | "client";

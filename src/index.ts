@@ -8,6 +8,7 @@ import { version } from "../package.json";
 import { admin } from "./admin";
 import { ConfigError, configOf } from "./config";
 import type { Env } from "./env";
+import { jsonError } from "./http-error";
 import { log } from "./log";
 import { OMIKRON_ID, normalizeId } from "./protocol";
 
@@ -17,11 +18,7 @@ export { Hub } from "./hub";
 
 const ENDPOINTS = ["/health", "/ws/iota/:iota_id", "/ws/client/:iota_id", "/ws/call/:call_id", "/admin/iotas/:iota_id", "/admin/users/:user_id"];
 
-function error(status: number, code: string, message: string): Response {
-  return Response.json({ error: code, message }, { status });
-}
-
-const notFound = () => error(404, "not_found", "no such endpoint");
+const notFound = () => jsonError(404, "not_found", "no such endpoint");
 
 const app = new Hono<{ Bindings: Env }>();
 
@@ -34,9 +31,9 @@ app.get("/ws/:kind{iota|client|call}/:id", (c) => {
   // so a HEAD must not open a socket on the Durable Object.
   if (c.req.method !== "GET") return notFound();
   const id = normalizeId(c.req.param("id"));
-  if (!id) return error(400, "invalid_id", "the path id must be a UUID");
+  if (!id) return jsonError(400, "invalid_id", "the path id must be a UUID");
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
-    return error(426, "upgrade_required", "this endpoint only accepts WebSocket upgrades");
+    return jsonError(426, "upgrade_required", "this endpoint only accepts WebSocket upgrades");
   }
   configOf(c.env);
   const kind = c.req.param("kind");
@@ -54,10 +51,10 @@ app.notFound(notFound);
 app.onError((err) => {
   if (err instanceof ConfigError) {
     log("config_invalid", { error: err.message, level: "error" });
-    return error(500, "config_invalid", err.message);
+    return jsonError(500, "config_invalid", err.message);
   }
   log("internal_error", { error: err.name, level: "error" });
-  return error(500, "internal_error", "the Omikron failed to handle this request");
+  return jsonError(500, "internal_error", "the Omikron failed to handle this request");
 });
 
 export default app satisfies ExportedHandler<Env>;

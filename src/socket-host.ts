@@ -6,12 +6,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { type Config, configOf } from "./config";
 import type { Env } from "./env";
+import { jsonError } from "./http-error";
 import { type RateSettings, RateLimiter, isOversize } from "./limits";
 import { type LogFields, log } from "./log";
 import { type Envelope, type ErrorType, decode, errorFrame, isReservedType } from "./protocol";
 
 export const CLOSE = {
-  normal: 1000,
   policy: 1008,
   tooLarge: 1009,
   internalError: 1011,
@@ -40,10 +40,6 @@ export interface Inbound {
   data: Record<string, unknown>;
   raw: Record<string, unknown>;
   text: string;
-}
-
-export function jsonError(status: number, error: string, message: string): Response {
-  return Response.json({ error, message }, { status });
 }
 
 type Task = () => void | Promise<void>;
