@@ -388,36 +388,29 @@ export class Hub extends SocketHost<HubAttachment> {
 
   private async routeUncached(ws: WebSocket, attachment: HubAttachment, receiverId: string, inbound: Inbound): Promise<void> {
     const { envelope, text } = inbound;
-    const invalidUser = (why: string) => this.reject(ws, attachment, "error_invalid_user_id", envelope.id, why, { receiver_id: receiverId });
-    let owner = await this.ownerOf(receiverId);
-    if (owner === attachment.iotaId) {
-      this.addOwnUser(receiverId);
-      return this.toUser(ws, attachment, receiverId, inbound);
-    }
-    if (!owner) return invalidUser("the receiver is not a known user");
     const senderId = normalizeId(envelope.sender_id);
-    if (!senderId || !(await this.isOwnUser(senderId, attachment.iotaId))) {
-      // The hint may be stale: a user moved to this Iota needs no sender_id (SPEC §5.2).
-      if (this.ownerHints.delete(receiverId) && (await this.ownerOf(receiverId)) === attachment.iotaId) {
-        this.addOwnUser(receiverId);
-        return this.toUser(ws, attachment, receiverId, inbound);
-      }
-      return invalidUser("sender_id must be one of this Iota's users");
-    }
-    let delivery = await this.forward(owner, receiverId, text);
-    if (delivery === "not_owner") {
-      // The hint was stale (the user moved): ask the directory once more.
-      this.ownerHints.delete(receiverId);
-      owner = await this.ownerOf(receiverId);
+    const hinted = this.ownerHints.has(receiverId);
+    let owner = await this.ownerOf(receiverId);
+    for (let retried = false; ; retried = true) {
       if (owner === attachment.iotaId) {
         this.addOwnUser(receiverId);
         return this.toUser(ws, attachment, receiverId, inbound);
       }
-      if (!owner) return invalidUser("the receiver is not a known user");
-      delivery = await this.forward(owner, receiverId, text);
+      const senderOk = owner ? senderId !== null && (await this.isOwnUser(senderId, attachment.iotaId)) : false;
+      const delivery = owner && senderOk ? await this.forward(owner, receiverId, text) : null;
+      if (delivery === "delivered") return;
+      if (delivery === "no_iota") {
+        return this.reject(ws, attachment, "error_no_iota", envelope.id, "the receiver's Iota is not connected", { receiver_id: receiverId });
+      }
+      // A refusal that rests on a remembered owner may be stale (the user moved, SPEC §5.2,
+      // §5.3): drop the hint and decide once more on the directory's answer.
+      if (retried || !(hinted || delivery === "not_owner")) {
+        const why = owner && !senderOk ? "sender_id must be one of this Iota's users" : "the receiver is not a known user";
+        return this.reject(ws, attachment, "error_invalid_user_id", envelope.id, why, { receiver_id: receiverId });
+      }
+      this.ownerHints.delete(receiverId);
+      owner = await this.ownerOf(receiverId);
     }
-    if (delivery === "no_iota") this.reject(ws, attachment, "error_no_iota", envelope.id, "the receiver's Iota is not connected", { receiver_id: receiverId });
-    else if (delivery === "not_owner") invalidUser("the receiver is not a known user");
   }
 
   private async isOwnUser(userId: string, iotaId: string): Promise<boolean> {
