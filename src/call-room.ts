@@ -251,7 +251,17 @@ export class CallRoom extends SocketHost<CallAttachment> {
     for (const [memberId, ws] of this.members) if (memberId !== userId) this.sendFrame(ws, text);
   }
 
-  // ---- RPC from the directory ----------------------------------------------------------
+  // ---- RPC from the directory and the admin API ----------------------------------------
+
+  /**
+   * The members now in the call and their states (SPEC §8.2), from memory. An empty room
+   * answers without touching storage, so asking about a call creates nothing (SPEC §4).
+   */
+  roster(): Record<string, MemberState> {
+    const roster: Record<string, MemberState> = {};
+    for (const userId of [...this.members.keys()].sort()) roster[userId] = this.stateOf(userId);
+    return roster;
+  }
 
   /** Closes a revoked member's socket (SPEC §8.2) before returning. */
   revokeMember(userId: string): void {

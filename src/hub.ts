@@ -38,6 +38,14 @@ interface HubIndex {
   clients: Map<string, Set<WebSocket>>;
 }
 
+/** Who is connected to a hub now (SPEC §8.2 presence). */
+export interface Presence {
+  iota_online: boolean;
+  /** Users with at least one identified client socket, in id order. */
+  users_online: string[];
+  client_sockets: number;
+}
+
 /** What a hub answers when another hub hands it a message (SPEC §5.3). */
 export type Delivery = "delivered" | "no_iota" | "not_owner";
 
@@ -449,6 +457,17 @@ export class Hub extends SocketHost<HubAttachment> {
     }
     const iota = this.connected.iota;
     return iota && this.sendFrame(iota, text) ? "delivered" : "no_iota";
+  }
+
+  /**
+   * Who is connected (SPEC §8.2), read from the in-memory index: no storage is read or
+   * written (SPEC §4), and only the online users are visited, never every socket.
+   */
+  presence(): Presence {
+    const { iota, clients } = this.connected;
+    let sockets = 0;
+    for (const devices of clients.values()) sockets += devices.size;
+    return { iota_online: iota !== null, users_online: [...clients.keys()].sort(), client_sockets: sockets };
   }
 
   /**

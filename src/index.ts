@@ -16,7 +16,7 @@ export { CallRoom } from "./call-room";
 export { Directory } from "./directory";
 export { Hub } from "./hub";
 
-const ENDPOINTS = ["/health", "/ws/iota/:iota_id", "/ws/client/:iota_id", "/ws/call/:call_id", "/admin/iotas/:iota_id", "/admin/users/:user_id"];
+const ENDPOINTS = ["/health", "/ws/iota/:iota_id", "/ws/client/:iota_id", "/ws/call/:call_id", "/admin/iotas/:iota_id", "/admin/users/:user_id", "/admin/iotas/:iota_id/presence", "/admin/calls/:call_id"];
 
 const notFound = () => jsonError(404, "not_found", "no such endpoint");
 

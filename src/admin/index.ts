@@ -5,9 +5,11 @@
 import { Hono } from "hono";
 import type { Env } from "../env";
 import { guard } from "./guard";
+import { presence } from "./presence";
 import { records } from "./records";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
 admin.use("*", guard);
 admin.route("/", records);
+admin.route("/", presence);

@@ -39,7 +39,7 @@ const methodNotAllowed = () => {
 };
 
 /** The record id from the path, or its 400, which comes before route and method (SPEC §8.2). */
-function recordId(raw: string): string | Response {
+export function recordId(raw: string): string | Response {
   const id = directoryId.safeParse(raw);
   return id.success ? id.data : jsonError(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
 }

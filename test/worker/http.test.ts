@@ -57,6 +57,8 @@ describe("info and health (SPEC §3)", () => {
         "/ws/call/:call_id",
         "/admin/iotas/:iota_id",
         "/admin/users/:user_id",
+        "/admin/iotas/:iota_id/presence",
+        "/admin/calls/:call_id",
       ],
     });
   });
