@@ -3,6 +3,12 @@ import { defineConfig } from "vitest/config";
 
 const workerConfig = { configPath: "./wrangler.toml" };
 
+/**
+ * The admin token of the test projects: at least 32 characters, or the configuration is
+ * invalid (SPEC §9 r2). Tests set it here and never read the developer's .dev.vars.
+ */
+const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+
 
 /**
  * Three projects: `worker` runs inside the Workers runtime with the wrangler.toml defaults;
@@ -18,7 +24,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: workerConfig,
-            miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token" } },
+            miniflare: { bindings: { ADMIN_TOKEN } },
           }),
         ],
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
@@ -29,7 +35,7 @@ export default defineConfig({
             wrangler: workerConfig,
             miniflare: {
               bindings: {
-                ADMIN_TOKEN: "test-admin-token",
+                ADMIN_TOKEN,
                 IOTA_AUTH: "off",
                 MAX_DEVICES_PER_USER: "2",
                 CALL_MAX_MEMBERS: "3",

@@ -22,6 +22,13 @@ const notFound = () => jsonError(404, "not_found", "no such endpoint");
 
 const app = new Hono<{ Bindings: Env }>();
 
+// Every request, /health included, first needs a valid configuration (SPEC §9 r2), so a health
+// check sees a broken deployment instead of a green light over a relay that refuses sockets.
+app.use("*", async (c, next) => {
+  configOf(c.env);
+  await next();
+});
+
 app.get("/", (c) => c.json({ name: "omikron", version, omikron_id: OMIKRON_ID, endpoints: ENDPOINTS }));
 
 app.get("/health", (c) => c.json({ ok: true }));
@@ -35,7 +42,6 @@ app.get("/ws/:kind{iota|client|call}/:id", (c) => {
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     return jsonError(426, "upgrade_required", "this endpoint only accepts WebSocket upgrades");
   }
-  configOf(c.env);
   const kind = c.req.param("kind");
   const namespace = kind === "call" ? c.env.CALL_ROOM : c.env.HUB;
   // The object reads its role and id from the path, so hand it the lower-cased form.
@@ -51,7 +57,7 @@ app.notFound(notFound);
 app.onError((err) => {
   if (err instanceof ConfigError) {
     log("config_invalid", { error: err.message, level: "error" });
-    return jsonError(500, "config_invalid", err.message);
+    return jsonError(500, "config_invalid", err.message, { var: err.variable });
   }
   log("internal_error", { error: err.name, level: "error" });
   return jsonError(500, "internal_error", "the Omikron failed to handle this request");

@@ -5,7 +5,8 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
 
-export const ADMIN_TOKEN = "test-admin-token";
+/** The token vitest.config.ts binds: 32 characters or more (SPEC §9 r2). */
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 const BASE = "http://omikron.test";
 
