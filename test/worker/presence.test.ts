@@ -6,7 +6,7 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { join, users } from "./calls";
-import { type Account, OMIKRON_ID, adminFetch, connectClient, connectIota, createIota, createUser, fetchWorker, uuid } from "./support";
+import { ADMIN_TOKEN, type Account, OMIKRON_ID, adminFetch, connectClient, connectIota, createIota, createUser, fetchWorker, uuid } from "./support";
 
 async function presenceOf(iotaId: string): Promise<unknown> {
   const response = await adminFetch(`/iotas/${iotaId}/presence`);
@@ -165,7 +165,7 @@ describe("presence routes: token, ids and methods (SPEC §8.2)", () => {
   it("answers 405 naming GET for a write, before anything is asked", async () => {
     for (const path of paths()) {
       for (const method of ["PUT", "DELETE", "POST"]) {
-        const response = await fetchWorker(path, { method, headers: { Authorization: "Bearer test-admin-token" }, body: "{" });
+        const response = await fetchWorker(path, { method, headers: { Authorization: `Bearer ${ADMIN_TOKEN}` }, body: "{" });
         expect(response.status).toBe(405);
         expect(response.headers.get("Allow")).toBe("GET, HEAD");
       }
