@@ -100,7 +100,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
 
   // ---- SocketHost hooks ----------------------------------------------------------------
 
-  protected admit(request: Request, deadline: number): CallAttachment | Response {
+  protected admit(request: Request, deadline: number): Omit<CallAttachment, "conn"> | Response {
     const callId = normalizeId(new URL(request.url).pathname.split("/")[3]);
     if (!callId) return jsonError(404, "not_found", "no such endpoint");
     return { phase: "pending", deadline, callId, socketId: crypto.randomUUID() };
@@ -112,7 +112,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
   }
 
   protected logFields(attachment: CallAttachment): LogFields {
-    return { role: "call", call_id: attachment.callId, user_id: attachment.userId };
+    return { conn: attachment.conn, role: "call", call_id: attachment.callId, user_id: attachment.userId };
   }
 
   protected async identify(ws: WebSocket, attachment: CallAttachment, id: string | undefined, data: unknown): Promise<void> {

@@ -137,7 +137,7 @@ export class Hub extends SocketHost<HubAttachment> {
 
   // ---- SocketHost hooks ----------------------------------------------------------------
 
-  protected admit(request: Request, deadline: number): HubAttachment | Response {
+  protected admit(request: Request, deadline: number): Omit<HubAttachment, "conn"> | Response {
     const [, , role, id] = new URL(request.url).pathname.split("/");
     const iotaId = normalizeId(id);
     if ((role !== "iota" && role !== "client") || !iotaId) return jsonError(404, "not_found", "no such endpoint");
@@ -152,7 +152,7 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   protected logFields(attachment: HubAttachment): LogFields {
-    return { role: attachment.role, iota_id: attachment.iotaId, user_id: attachment.userId };
+    return { conn: attachment.conn, role: attachment.role, iota_id: attachment.iotaId, user_id: attachment.userId };
   }
 
   protected identify(ws: WebSocket, attachment: HubAttachment, id: string | undefined, data: unknown): Promise<void> {
@@ -194,7 +194,7 @@ export class Hub extends SocketHost<HubAttachment> {
       return this.refuseIota(ws, attachment, id);
     }
     const listed = parseIdList(request.data.user_ids) ?? [];
-    if (!required) log("iota_auth_off", { iota_id: attachment.iotaId, level: "warn" });
+    if (!required) log("iota_auth_off", { ...this.logFields(attachment), level: "warn" });
     let users: string[] | null;
     try {
       const presented = required && keyHash?.success ? keyHash.data : null;

@@ -32,6 +32,11 @@ export interface BaseAttachment {
   phase: "pending" | "attempting" | "identified" | "closed";
   /** When an unidentified socket is closed with 4008 (ms since epoch). */
   deadline: number;
+  /**
+   * The connection id on this socket's log lines (SPEC §11 r2): random, drawn at upgrade, so
+   * it names the socket without saying anything about who is behind it.
+   */
+  conn: string;
 }
 
 /** A decoded, valid frame from an identified socket, with the text it arrived as. */
@@ -64,8 +69,8 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   // ---- hooks ---------------------------------------------------------------------------
 
-  /** Reads the upgrade request into a fresh attachment, or answers an error response. */
-  protected abstract admit(request: Request, deadline: number): A | Response;
+  /** Reads the upgrade request into a fresh attachment (its `conn` is drawn here), or answers an error response. */
+  protected abstract admit(request: Request, deadline: number): Omit<A, "conn"> | Response;
   /** Handles the socket's one identification attempt; `data` is unvalidated. */
   protected abstract identify(ws: WebSocket, attachment: A, id: string | undefined, data: unknown): void | Promise<void>;
   /** Handles a valid frame from an identified socket (reserved types already refused). */
@@ -135,8 +140,10 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
       return jsonError(429, "too_many_unidentified", "too many sockets waiting to identify; retry later");
     }
     const deadline = Date.now() + this.config.IDENTIFY_TIMEOUT_MS;
-    const attachment = this.admit(request, deadline);
-    if (attachment instanceof Response) return attachment;
+    const admitted = this.admit(request, deadline);
+    if (admitted instanceof Response) return admitted;
+    // `A` is the subclass's attachment type; the one field it leaves out is added here.
+    const attachment = { ...admitted, conn: crypto.randomUUID() } as A;
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
     this.store(server, attachment);

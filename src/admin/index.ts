@@ -4,12 +4,14 @@
  */
 import { Hono } from "hono";
 import type { Env } from "../env";
+import { audit } from "./audit";
 import { guard } from "./guard";
 import { presence } from "./presence";
 import { records } from "./records";
 
 export const admin = new Hono<{ Bindings: Env }>();
 
+admin.use("*", audit);
 admin.use("*", guard);
 admin.route("/", records);
 admin.route("/", presence);
