@@ -62,6 +62,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // The peer library (src/peer) in Node: its reconnect policy against a scripted server,
+        // everything else against the real local server.
+        test: {
+          name: "peer",
+          include: ["test/peer/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });
