@@ -11,9 +11,10 @@ const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 
 
 /**
- * Three projects: `worker` runs inside the Workers runtime with the wrangler.toml defaults;
+ * Four projects: `worker` runs inside the Workers runtime with the wrangler.toml defaults;
  * `worker-limits` is the same runtime with tiny limits and IOTA_AUTH=off, for the rules that
- * only show at a limit; `e2e` runs in Node against a real local server with the `ws` client.
+ * only show at a limit; `node` runs the runtime-free codec's property tests in Node; `e2e` runs
+ * in Node against a real local server with the `ws` client.
  */
 export default defineConfig({
   test: {
@@ -52,6 +53,10 @@ export default defineConfig({
           }),
         ],
         test: { name: "worker-limits", include: ["test/worker-limits/**/*.test.ts"] },
+      },
+      {
+        // Runtime-free code (the codec) with its property tests: cheapest in Node.
+        test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node" },
       },
       {
         test: {

@@ -179,18 +179,19 @@ export class CallRoom extends SocketHost<CallAttachment> {
     this.drop(ws, code, reason);
   }
 
-  protected receive(ws: WebSocket, attachment: CallAttachment, { envelope, data, raw, text }: Inbound): void {
+  protected receive(ws: WebSocket, attachment: CallAttachment, inbound: Inbound): void {
+    const { envelope } = inbound;
     const userId = attachment.userId ?? "";
     if (envelope.type === "ping") {
-      if (parseLastPing(data) === null) {
+      if (parseLastPing(inbound.data) === null) {
         return this.reject(ws, attachment, "error_invalid_data", envelope.id, "last_ping must be a number >= -1");
       }
       this.sendFrame(ws, frame("pong", envelope.id, "Pong to Client", -1));
       return;
     }
-    if (envelope.type === "client_changed") return this.changeState(ws, attachment, userId, envelope.id, data);
+    if (envelope.type === "client_changed") return this.changeState(ws, attachment, userId, envelope.id, inbound.data);
     if (envelope.receiver_id === undefined) {
-      this.toOthers(userId, withSenderId(text, raw, userId));
+      this.toOthers(userId, withSenderId(inbound, userId));
       return;
     }
     const receiverId = normalizeId(envelope.receiver_id);
@@ -202,7 +203,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
     if (!receiver) {
       return this.reject(ws, attachment, "error_user_offline", envelope.id, "the receiver is not in this call", { receiver_id: receiverId });
     }
-    this.sendFrame(receiver, withSenderId(text, raw, userId));
+    this.sendFrame(receiver, withSenderId(inbound, userId));
   }
 
   /** Applies `client_changed` and tells the others only what changed (SPEC §7). */

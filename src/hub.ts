@@ -302,9 +302,10 @@ export class Hub extends SocketHost<HubAttachment> {
 
   // ---- relaying (SPEC §5, §6) ----------------------------------------------------------
 
-  private fromClient(ws: WebSocket, attachment: HubAttachment, { envelope, data, raw, text }: Inbound): void {
+  private fromClient(ws: WebSocket, attachment: HubAttachment, inbound: Inbound): void {
+    const { envelope } = inbound;
     if (envelope.type === "ping") {
-      const lastPing = parseLastPing(data);
+      const lastPing = parseLastPing(inbound.data);
       if (lastPing === null) return this.reject(ws, attachment, "error_invalid_data", envelope.id, "last_ping must be a number >= -1");
       if (lastPing !== undefined) this.recordPing(ws, attachment, lastPing);
       const iota = this.connected.iota;
@@ -316,15 +317,15 @@ export class Hub extends SocketHost<HubAttachment> {
       return this.reject(ws, attachment, "error_invalid_data", envelope.id, `the Omikron does not answer ${envelope.type}`);
     }
     const iota = this.connected.iota;
-    if (!iota || !this.sendFrame(iota, withSenderId(text, raw, attachment.userId ?? ""))) {
+    if (!iota || !this.sendFrame(iota, withSenderId(inbound, attachment.userId ?? ""))) {
       this.reject(ws, attachment, "error_no_iota", envelope.id, "the Iota is not connected");
     }
   }
 
   private fromIota(ws: WebSocket, attachment: HubAttachment, inbound: Inbound): void {
-    const { envelope, data } = inbound;
+    const { envelope } = inbound;
     if (envelope.type === "ping") {
-      const lastPing = parseLastPing(data);
+      const lastPing = parseLastPing(inbound.data);
       if (lastPing === null) return this.reject(ws, attachment, "error_invalid_data", envelope.id, "last_ping must be a number >= -1");
       if (lastPing !== undefined) this.recordPing(ws, attachment, lastPing);
       this.sendFrame(ws, frame("pong", envelope.id, "Pong to Iota", -1, { user_ping: this.userPings() }));
@@ -367,13 +368,14 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   /** Delivers an Iota's frame to every device of one of its users (SPEC §5.2). */
-  private toUser(ws: WebSocket, attachment: HubAttachment, userId: string, { envelope, raw, text }: Inbound): void {
+  private toUser(ws: WebSocket, attachment: HubAttachment, userId: string, inbound: Inbound): void {
+    const { envelope } = inbound;
     const devices = this.connected.clients.get(userId);
     if (!devices) {
       this.reject(ws, attachment, "error_user_offline", envelope.id, "the receiver is not connected", { receiver_id: userId });
       return;
     }
-    const relayed = withSenderId(text, raw, attachment.iotaId);
+    const relayed = withSenderId(inbound, attachment.iotaId);
     for (const device of devices) this.sendFrame(device, relayed);
   }
 

@@ -3,6 +3,7 @@
  * rules, and every frame the Omikron writes. Pure: no Durable Object, no I/O.
  */
 import { z } from "zod";
+import { type ScannedEnvelope, scanEnvelope } from "./envelope-scan.ts";
 
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 
@@ -44,10 +45,12 @@ export function isReservedType(type: string): boolean {
 }
 
 /**
- * A loose object: unknown keys are allowed (and the relay forwards the original text, so they
- * are never lost), while the fields the Omikron reads are typed.
+ * The schema of record for an inbound envelope (SPEC §2): a loose object, so unknown keys are
+ * allowed, while the fields the Omikron reads are typed. The relay checks frames with
+ * `scanEnvelope`, which the property test holds to `JSON.parse` + this schema (plus the r2
+ * rule against repeated top-level keys, which no parse result can show).
  */
-const EnvelopeSchema = z.looseObject({
+export const EnvelopeSchema = z.looseObject({
   type: z.string(),
   id: z.string().max(128).optional(),
   data: z.looseObject({}).optional(),
@@ -55,35 +58,49 @@ const EnvelopeSchema = z.looseObject({
   sender_id: z.string().optional(),
 });
 
-export type Envelope = z.infer<typeof EnvelopeSchema>;
+/** The top-level fields the Omikron reads from an inbound envelope. */
+export interface Envelope {
+  type: string;
+  id: string | undefined;
+  receiver_id: string | undefined;
+  sender_id: string | undefined;
+}
+
+/**
+ * A valid inbound frame: its text, the fields read from it, and where the relay splices it.
+ * `data` is parsed only when read (a ping, a state change, an identification), never for a
+ * frame that is only relayed.
+ */
+export class InboundFrame {
+  readonly ok = true;
+  readonly text: string;
+  readonly envelope: Envelope;
+  readonly scan: ScannedEnvelope;
+  private parsedData: Record<string, unknown> | null = null;
+
+  constructor(text: string, scan: ScannedEnvelope) {
+    this.text = text;
+    this.scan = scan;
+    this.envelope = { type: scan.type, id: scan.id, receiver_id: scan.receiverId, sender_id: scan.senderId };
+  }
+
+  /** The envelope's `data` (SPEC §2: missing means `{}`). */
+  get data(): Record<string, unknown> {
+    this.parsedData ??=
+      this.scan.dataStart < 0 ? {} : (JSON.parse(this.text.slice(this.scan.dataStart, this.scan.dataEnd)) as Record<string, unknown>);
+    return this.parsedData;
+  }
+}
 
 export type Decoded =
-  /** `raw` is the frame as parsed, kept for relaying so nothing the sender wrote is lost. */
-  | { ok: true; envelope: Envelope; data: Record<string, unknown>; raw: Record<string, unknown> }
-  /** `object` is set when the frame was a JSON object, so identification attempts are recognised. */
-  | { ok: false; id: string | undefined; object: Record<string, unknown> | null };
+  | InboundFrame
+  /** `identification` marks an attempt that is not a valid envelope (SPEC §4: refused as ill-typed). */
+  | { ok: false; id: string | undefined; identification: boolean };
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A request id worth echoing: a string of at most 128 characters. */
-function echoableId(value: unknown): string | undefined {
-  return typeof value === "string" && value.length <= 128 ? value : undefined;
-}
-
-/** Parses one text frame. Never throws: anything malformed comes back as `ok: false`. */
+/** Checks one text frame (SPEC §2). Never throws: anything malformed comes back as `ok: false`. */
 export function decode(text: string): Decoded {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, id: undefined, object: null };
-  }
-  if (!isPlainObject(value)) return { ok: false, id: undefined, object: null };
-  const result = EnvelopeSchema.safeParse(value);
-  if (!result.success) return { ok: false, id: echoableId(value.id), object: value };
-  return { ok: true, envelope: result.data, data: result.data.data ?? {}, raw: value };
+  const scan = scanEnvelope(text);
+  return scan.ok ? new InboundFrame(text, scan) : scan;
 }
 
 /**
@@ -172,65 +189,12 @@ export function errorFrame(
 /**
  * The relayed form of a frame (SPEC §2): the sender's text with only `sender_id` added or
  * overwritten, so key order (integer-like keys included), unknown fields, whitespace and
- * numbers beyond double precision all pass byte for byte. `raw` is the parsed frame, used only
- * to know whether the sender wrote a `sender_id`.
+ * numbers beyond double precision all pass byte for byte. The scan says where the value sits
+ * (a valid envelope has at most one top-level `sender_id`) or where the member goes.
  */
-export function withSenderId(text: string, raw: Record<string, unknown>, senderId: string): string {
+export function withSenderId(frame: InboundFrame, senderId: string): string {
+  const { text, scan } = frame;
   const value = JSON.stringify(senderId);
-  if (Object.hasOwn(raw, "sender_id")) return replaceTopLevelSenderId(text, value);
-  const body = text.slice(0, text.lastIndexOf("}")).trimEnd();
-  return `${body}${body.endsWith("{") ? "" : ","}"sender_id":${value}}`;
-}
-
-/** Index just past the string literal that opens at `start`. */
-function endOfString(text: string, start: number): number {
-  for (let i = start + 1; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === "\\") i++;
-    else if (ch === '"') return i + 1;
-  }
-  return text.length;
-}
-
-function skipSpace(text: string, i: number): number {
-  while (i < text.length && /\s/.test(text[i] ?? "")) i++;
-  return i;
-}
-
-/**
- * Rewrites the value of every top-level `sender_id` member of valid JSON text. Every one,
- * because duplicate keys are legal and a parser keeps the last; a non-string duplicate is
- * left alone, since a valid envelope's last `sender_id` is a string and that one is rewritten.
- */
-function replaceTopLevelSenderId(text: string, value: string): string {
-  let out = "";
-  let copied = 0;
-  let depth = 0;
-  let keyNext = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === '"') {
-      const end = endOfString(text, i);
-      if (depth === 1 && keyNext) {
-        keyNext = false;
-        const valueStart = skipSpace(text, skipSpace(text, end) + 1);
-        if (JSON.parse(text.slice(i, end)) === "sender_id" && text[valueStart] === '"') {
-          const valueEnd = endOfString(text, valueStart);
-          out += text.slice(copied, valueStart) + value;
-          copied = valueEnd;
-          i = valueEnd - 1;
-          continue;
-        }
-      }
-      i = end - 1;
-    } else if (ch === "{" || ch === "[") {
-      depth++;
-      keyNext = ch === "{" && depth === 1;
-    } else if (ch === "}" || ch === "]") {
-      depth--;
-    } else if (ch === "," && depth === 1) {
-      keyNext = true;
-    }
-  }
-  return out + text.slice(copied);
+  if (scan.senderStart >= 0) return text.slice(0, scan.senderStart) + value + text.slice(scan.senderEnd);
+  return `${text.slice(0, scan.insertAt)},"sender_id":${value}${text.slice(scan.insertAt)}`;
 }

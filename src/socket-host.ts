@@ -9,7 +9,7 @@ import type { Env } from "./env";
 import { jsonError } from "./http-error";
 import { type RateSettings, RateLimiter, isOversize } from "./limits";
 import { type LogFields, log } from "./log";
-import { type Envelope, type ErrorType, decode, errorFrame, isReservedType } from "./protocol";
+import { type ErrorType, type InboundFrame, decode, errorFrame, isReservedType } from "./protocol";
 
 export const CLOSE = {
   policy: 1008,
@@ -40,12 +40,7 @@ export interface BaseAttachment {
 }
 
 /** A decoded, valid frame from an identified socket, with the text it arrived as. */
-export interface Inbound {
-  envelope: Envelope;
-  data: Record<string, unknown>;
-  raw: Record<string, unknown>;
-  text: string;
-}
+export type Inbound = InboundFrame;
 
 type Task = () => void | Promise<void>;
 
@@ -250,11 +245,11 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
       // Before identification only an attempt counts; everything else is ignored (SPEC §4).
       if (attachment.phase !== "pending" || typeof message !== "string") return;
       const decoded = decode(message);
-      const object = decoded.ok ? decoded.raw : decoded.object;
-      if (object?.type !== "identification") return;
+      if (decoded.ok ? decoded.envelope.type !== "identification" : !decoded.identification) return;
       attachment.phase = "attempting";
-      const id = decoded.ok ? decoded.envelope.id : decoded.id;
-      return this.identify(ws, attachment, id, object.data);
+      // An attempt that is not a valid envelope (a repeated key, say) is refused like an
+      // ill-typed one (SPEC §4): the hook gets no data to accept.
+      return decoded.ok ? this.identify(ws, attachment, decoded.envelope.id, decoded.data) : this.identify(ws, attachment, decoded.id, undefined);
     }
     if (typeof message !== "string") return this.reject(ws, attachment, "error_invalid_data", undefined, "binary frames are not accepted");
     const decoded = decode(message);
@@ -266,7 +261,7 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     if (isReservedType(envelope.type)) {
       return this.reject(ws, attachment, "error_invalid_data", envelope.id, `type ${envelope.type} is reserved for the Omikron`);
     }
-    return this.receive(ws, attachment, { envelope, data: decoded.data, raw: decoded.raw, text: message });
+    return this.receive(ws, attachment, decoded);
   }
 
   /** Call when the directory revoked something here, before closing the sockets concerned. */

@@ -9,6 +9,8 @@ import {
   ERRORS,
   type ErrorType,
   OMIKRON_ID,
+  type Envelope,
+  type InboundFrame,
   decode,
   errorFrame,
   frame,
@@ -29,11 +31,21 @@ async function sha256Hex(text: string): Promise<string> {
   return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
-/** Decodes a frame that must be valid and answers what withSenderId needs. */
-function decodeValid(text: string): Record<string, unknown> {
+/** Decodes a frame that must be valid. */
+function decodeValid(text: string): InboundFrame {
   const decoded = decode(text);
   if (!decoded.ok) throw new Error(`expected a valid envelope: ${text.slice(0, 80)}`);
-  return decoded.raw;
+  return decoded;
+}
+
+/** What a valid frame offers the hub: the envelope's fields and its data. */
+function readOf(text: string): { envelope: Envelope; data: Record<string, unknown> } {
+  const decoded = decodeValid(text);
+  return { envelope: decoded.envelope, data: decoded.data };
+}
+
+function envelopeOf(fields: Partial<Envelope> & { type: string }): Envelope {
+  return { id: undefined, receiver_id: undefined, sender_id: undefined, ...fields };
 }
 
 function deepArray(depth: number): string {
@@ -42,11 +54,10 @@ function deepArray(depth: number): string {
 
 describe("decode (SPEC §2 envelope rules)", () => {
   it("accepts a minimal envelope and treats missing data as an empty object", () => {
-    const decoded = decode('{"type":"get_chats"}');
-    expect(decoded).toEqual({ ok: true, envelope: { type: "get_chats" }, data: {}, raw: { type: "get_chats" } });
+    expect(readOf('{"type":"get_chats"}')).toEqual({ envelope: envelopeOf({ type: "get_chats" }), data: {} });
   });
 
-  it("accepts a full envelope and keeps unknown top-level and data fields", () => {
+  it("accepts a full envelope, reads its fields and keeps data whole", () => {
     const text = JSON.stringify({
       id: "r1",
       type: "message",
@@ -56,13 +67,15 @@ describe("decode (SPEC §2 envelope rules)", () => {
       sender_id: OMIKRON_ID,
       custom: { nested: true },
     });
-    const decoded = decode(text);
-    expect(decoded).toEqual({
-      ok: true,
-      envelope: JSON.parse(text),
+    expect(readOf(text)).toEqual({
+      envelope: { id: "r1", type: "message", receiver_id: SENDER, sender_id: OMIKRON_ID },
       data: { text: "hello", extra: [1, 2] },
-      raw: JSON.parse(text),
     });
+  });
+
+  it("reads escaped field values decoded", () => {
+    const text = '{"type":"a\\u005fb","id":"\\"q\\"","receiver_id":"\\u0041","sender_id":"\\ud83d\\ude00"}';
+    expect(readOf(text).envelope).toEqual({ type: "a_b", id: '"q"', receiver_id: "A", sender_id: "😀" });
   });
 
   it.each([
@@ -73,8 +86,13 @@ describe("decode (SPEC §2 envelope rules)", () => {
     ["a JSON number", "42"],
     ["JSON null", "null"],
     ["a 10 000-deep array", deepArray(10_000)],
+    ["an object after a byte-order mark", '\ufeff{"type":"x"}'],
+    ["an object followed by garbage", '{"type":"x"} x'],
+    ["two objects", '{"type":"x"}{"type":"x"}'],
+    ["an object with a trailing comma", '{"type":"x",}'],
+    ["an object with an invalid number inside data", '{"id":"r1","type":"x","data":{"n":01}}'],
   ])("rejects %s as not an object, with no id to echo", (_name, text) => {
-    expect(decode(text)).toEqual({ ok: false, id: undefined, object: null });
+    expect(decode(text)).toEqual({ ok: false, id: undefined, identification: false });
   });
 
   it.each([
@@ -90,7 +108,7 @@ describe("decode (SPEC §2 envelope rules)", () => {
     ["sender_id is an object", { id: "r1", type: "x", sender_id: {} }],
     ["sender_id is an array", { id: "r1", type: "x", sender_id: [SENDER] }],
   ])("rejects an object whose %s, echoing its valid id", (_name, value) => {
-    expect(decode(JSON.stringify(value))).toEqual({ ok: false, id: "r1", object: value });
+    expect(decode(JSON.stringify(value))).toEqual({ ok: false, id: "r1", identification: false });
   });
 
   it.each([
@@ -99,31 +117,66 @@ describe("decode (SPEC §2 envelope rules)", () => {
     ["an object", { a: 1 }],
     ["a string of 129 characters", "x".repeat(129)],
   ])("rejects an id that is %s and offers no id to echo", (_name, id) => {
-    const value = { id, type: "x" };
-    expect(decode(JSON.stringify(value))).toEqual({ ok: false, id: undefined, object: value });
+    expect(decode(JSON.stringify({ id, type: "x" }))).toEqual({ ok: false, id: undefined, identification: false });
   });
 
   it("accepts any string id of exactly 128 characters and keeps it verbatim", () => {
     const id = `${"Ab-".repeat(42)}zz`;
     expect(id).toHaveLength(128);
-    const decoded = decode(JSON.stringify({ id, type: "x" }));
-    expect(decoded).toEqual({ ok: true, envelope: { id, type: "x" }, data: {}, raw: { id, type: "x" } });
+    expect(readOf(JSON.stringify({ id, type: "x" }))).toEqual({ envelope: envelopeOf({ id, type: "x" }), data: {} });
   });
 
   it("does not validate ids inside receiver_id or sender_id beyond their being strings", () => {
     const value = { type: "x", receiver_id: "not-a-uuid", sender_id: "" };
-    expect(decode(JSON.stringify(value))).toEqual({ ok: true, envelope: value, data: {}, raw: value });
+    expect(readOf(JSON.stringify(value))).toEqual({ envelope: envelopeOf(value), data: {} });
   });
 
   it("ignores log whatever its shape", () => {
-    const value = { type: "x", log: "free text" };
-    expect(decode(JSON.stringify(value))).toEqual({ ok: true, envelope: value, data: {}, raw: value });
+    expect(readOf('{"type":"x","log":"free text"}')).toEqual({ envelope: envelopeOf({ type: "x" }), data: {} });
   });
 
   it("accepts a 10 000-deep array inside data", () => {
     const text = `{"type":"x","data":{"deep":${deepArray(10_000)}}}`;
-    const decoded = decode(text);
-    expect(decoded.ok).toBe(true);
+    expect(decode(text).ok).toBe(true);
+  });
+
+  it("recognises an identification attempt that is not a valid envelope", () => {
+    expect(decode('{"type":"identification","id":5}')).toEqual({ ok: false, id: undefined, identification: true });
+    expect(decode('{"type":"identification","data":null,"id":"r1"}')).toEqual({ ok: false, id: "r1", identification: true });
+  });
+});
+
+describe("repeated top-level keys (SPEC §2 r2)", () => {
+  it.each([
+    ["sender_id twice", `{"type":"x","id":"r1","sender_id":"${SENDER}","sender_id":"${OMIKRON_ID}"}`],
+    ["sender_id twice, once escaped", `{"type":"x","id":"r1","sender\\u005fid":"${SENDER}","sender_id":"${OMIKRON_ID}"}`],
+    ["type twice with the same value", '{"type":"x","type":"x","id":"r1"}'],
+    ["data twice", '{"type":"x","id":"r1","data":{},"data":{}}'],
+    ["receiver_id twice, escaped every way", '{"type":"x","id":"r1","\\u0072eceiver_id":"a","receiver\\u005Fid":"a"}'],
+    ["an unknown key twice", '{"type":"x","id":"r1","extra":1,"extra":1}'],
+    ["log twice", '{"type":"x","id":"r1","log":{},"log":{}}'],
+    ["an unknown key twice among many", `{"type":"x","id":"r1",${Array.from({ length: 40 }, (_, i) => `"k${i}":${i}`).join(",")},"k7":0}`],
+  ])("refuses %s, echoing the single id", (_name, text) => {
+    expect(JSON.parse(text)).toBeTypeOf("object");
+    expect(decode(text)).toEqual({ ok: false, id: "r1", identification: false });
+  });
+
+  it("refuses an id written twice and echoes neither", () => {
+    expect(decode('{"type":"x","id":"a","id":"b"}')).toEqual({ ok: false, id: undefined, identification: false });
+  });
+
+  it("treats a repeated type as an identification attempt if either says so", () => {
+    expect(decode('{"type":"identification","type":"x"}')).toEqual({ ok: false, id: undefined, identification: true });
+    expect(decode('{"type":"x","type":"identification"}')).toEqual({ ok: false, id: undefined, identification: true });
+  });
+
+  it("does not check keys inside data or deeper", () => {
+    const text = '{"type":"x","data":{"a":1,"a":2,"n":{"b":1,"b":2}},"list":[{"c":1,"c":1}]}';
+    expect(decode(text).ok).toBe(true);
+  });
+
+  it("tells keys apart by their decoded names only", () => {
+    expect(decode('{"type":"x","Sender_id":"a","sender_id":"b","sender_id ":"c"}').ok).toBe(true);
   });
 });
 
@@ -222,9 +275,7 @@ describe("last_ping (SPEC §6)", () => {
   });
 
   it("rejects a number too large for a double, which JSON reads as Infinity", () => {
-    const decoded = decode('{"type":"ping","data":{"last_ping":1e999}}');
-    if (!decoded.ok) throw new Error("the envelope itself is valid");
-    expect(parseLastPing(decoded.data)).toBeNull();
+    expect(parseLastPing(decodeValid('{"type":"ping","data":{"last_ping":1e999}}').data)).toBeNull();
   });
 
   it("answers undefined when last_ping is absent", () => {
@@ -299,23 +350,23 @@ describe("frames the Omikron writes (SPEC §2, §9)", () => {
 });
 
 describe("withSenderId (SPEC §2 relaying)", () => {
-  it("adds sender_id at the end and leaves the rest of the text byte-for-byte", () => {
+  it("adds sender_id after the last member and leaves the rest of the text byte-for-byte", () => {
     const text = '{ "type" : "get_chats", "zeta": 1, "id":"m1",\n "data":{"b":2,"a":1} }';
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
-      `{ "type" : "get_chats", "zeta": 1, "id":"m1",\n "data":{"b":2,"a":1},"sender_id":"${SENDER}"}`,
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(
+      `{ "type" : "get_chats", "zeta": 1, "id":"m1",\n "data":{"b":2,"a":1},"sender_id":"${SENDER}" }`,
     );
   });
 
   it("keeps integers beyond double precision byte-for-byte when adding sender_id", () => {
     const text = '{"type":"x","data":{"n":12345678901234567890123,"f":1.50,"e":1E+400}}';
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(
       `{"type":"x","data":{"n":12345678901234567890123,"f":1.50,"e":1E+400},"sender_id":"${SENDER}"}`,
     );
   });
 
   it("overwrites an existing sender_id in place, keeping key order and unknown fields", () => {
     const text = JSON.stringify({ id: "m1", sender_id: "spoofed", type: "x", data: { z: 1, a: { b: [1, "2"] } }, extra: null });
-    const relayed = withSenderId(text, decodeValid(text), SENDER);
+    const relayed = withSenderId(decodeValid(text), SENDER);
     expect(relayed).toBe(
       JSON.stringify({ id: "m1", sender_id: SENDER, type: "x", data: { z: 1, a: { b: [1, "2"] } }, extra: null }),
     );
@@ -323,33 +374,37 @@ describe("withSenderId (SPEC §2 relaying)", () => {
 
   it("overwrites a non-UUID sender_id that comes last", () => {
     const text = '{"type":"x","sender_id":""}';
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","sender_id":"${SENDER}"}`);
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(`{"type":"x","sender_id":"${SENDER}"}`);
   });
 
   it("relays a 10 000-deep array inside data unchanged when adding sender_id", () => {
     const deep = deepArray(10_000);
     const text = `{"type":"x","data":{"deep":${deep}}}`;
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","data":{"deep":${deep}},"sender_id":"${SENDER}"}`);
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(`{"type":"x","data":{"deep":${deep}},"sender_id":"${SENDER}"}`);
   });
 
   it("overwrites sender_id without moving integer-like keys or rounding big numbers", () => {
     const text = '{"type":"x", "sender_id" : "o\\"ld" ,"7":"seven","data":{"b":1,"10":2,"2":3},"n":12345678901234567890123}';
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(
       `{"type":"x", "sender_id" : "${SENDER}" ,"7":"seven","data":{"b":1,"10":2,"2":3},"n":12345678901234567890123}`,
     );
   });
 
-  it("overwrites every top-level sender_id, escaped spellings too, and none inside data", () => {
-    const text = '{"type":"x","data":{"sender_id":"inner"},"sender_id":"a","s":"sender_id","sender_\\u0069d":"b"}';
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(
-      `{"type":"x","data":{"sender_id":"inner"},"sender_id":"${SENDER}","s":"sender_id","sender_\\u0069d":"${SENDER}"}`,
+  it("overwrites an escaped sender_id key, and none inside data", () => {
+    const text = '{"type":"x","data":{"sender_id":"inner"},"s":"sender_id","sender_\\u0069d":"b"}';
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(
+      `{"type":"x","data":{"sender_id":"inner"},"s":"sender_id","sender_\\u0069d":"${SENDER}"}`,
     );
+  });
+
+  it("adds sender_id just after the last member, keeping the whitespace around it", () => {
+    expect(withSenderId(decodeValid(' {"type":"x"\n} \n'), SENDER)).toBe(` {"type":"x","sender_id":"${SENDER}"\n} \n`);
   });
 
   it("relays a 10 000-deep array inside data unchanged when overwriting sender_id", () => {
     const deep = deepArray(10_000);
     const text = `{"type":"x","sender_id":"old","data":{"deep":${deep}}}`;
-    expect(withSenderId(text, decodeValid(text), SENDER)).toBe(`{"type":"x","sender_id":"${SENDER}","data":{"deep":${deep}}}`);
+    expect(withSenderId(decodeValid(text), SENDER)).toBe(`{"type":"x","sender_id":"${SENDER}","data":{"deep":${deep}}}`);
   });
 });
 
