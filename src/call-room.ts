@@ -3,13 +3,15 @@
  * call and user states, and relaying signalling between them.
  */
 import { z } from "zod";
-import { type Directory, directoryOf } from "./directory";
-import type { Env } from "./env";
+import { type JoinVerdict, userRecordOf } from "./directory";
 import { jsonError } from "./http-error";
 import type { RateSettings } from "./limits";
 import { type LogFields, log } from "./log";
 import { OMIKRON_ID, frame, keyHashSchema, normalizeId, parseLastPing, withSenderId } from "./protocol";
 import { type BaseAttachment, CLOSE, type Inbound, SocketHost } from "./socket-host";
+
+/** Why a join was refused, for the operator's log only (SPEC §11 r2). */
+type RefusalReason = "bad_credential" | "unknown_id" | "id_mismatch" | "ill_typed" | "directory_unavailable";
 
 const CallState = z.enum(["active", "streaming", "muted", "deafed"]);
 const UserState = z.string().min(1).max(64);
@@ -21,7 +23,7 @@ interface MemberState {
 
 interface CallAttachment extends BaseAttachment {
   callId: string;
-  /** Names this socket's call record in the directory. */
+  /** Names this socket's call record in the user's record. */
   socketId: string;
   /** Set once the member has identified. */
   userId?: string;
@@ -46,12 +48,6 @@ export class CallRoom extends SocketHost<CallAttachment> {
   /** Members' states, mirrored in SQLite so they survive hibernation (SPEC §7, §10). */
   private states: Map<string, MemberState> | null = null;
   private schemaReady = false;
-  private readonly directory: DurableObjectStub<Directory>;
-
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.directory = directoryOf(env);
-  }
 
   private get sql(): SqlStorage {
     if (!this.schemaReady) {
@@ -119,16 +115,22 @@ export class CallRoom extends SocketHost<CallAttachment> {
     const request = CallIdentification.safeParse(data);
     const userId = request.success ? normalizeId(request.data.user_id) : null;
     const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
-    if (!request.success || !userId || !keyHash?.success || normalizeId(request.data.call_id) !== attachment.callId) {
-      return this.refuse(ws, attachment, id, CLOSE.refused, "identification refused");
-    }
-    let joined: boolean;
+    if (!request.success || !userId || !keyHash?.success) return this.refuse(ws, attachment, id, "ill_typed");
+    if (normalizeId(request.data.call_id) !== attachment.callId) return this.refuse(ws, attachment, id, "id_mismatch");
+    let verdict: JoinVerdict;
     try {
-      joined = await this.verified(() => this.directory.joinCall(userId, keyHash.data, attachment.callId, attachment.socketId));
+      // Asked of the member's own record, so joins spread over users (SPEC §8.1 r2).
+      verdict = await this.verified(() => userRecordOf(this.env, userId).joinCall(userId, keyHash.data, attachment.callId, attachment.socketId));
     } catch {
-      return this.refuse(ws, attachment, id, CLOSE.internalError, "directory unavailable");
+      return this.refuse(ws, attachment, id, "directory_unavailable");
     }
-    if (!joined) return this.refuse(ws, attachment, id, CLOSE.refused, "identification refused");
+    if (verdict === "limit") {
+      this.reject(ws, attachment, "error_too_many_connections", id, "this user is in too many calls");
+      log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
+      this.drop(ws, CLOSE.refused, "too many calls");
+      return;
+    }
+    if (verdict !== "joined") return this.refuse(ws, attachment, id, verdict);
 
     // Checked after the wait: others may have joined meanwhile. A rejoin is never refused as full.
     const members = this.members;
@@ -141,6 +143,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
     if (!previous && members.size >= this.config.CALL_MAX_MEMBERS) {
       this.forgetCall(userId, attachment);
       this.reject(ws, attachment, "error_call_full", id, "the call is full");
+      log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
       this.drop(ws, CLOSE.refused, "call full");
       return;
     }
@@ -173,10 +176,13 @@ export class CallRoom extends SocketHost<CallAttachment> {
     this.toOthers(userId, frame("client_connected", undefined, "Client connected", 0, { user_id: userId, ...state }));
   }
 
-  private refuse(ws: WebSocket, attachment: CallAttachment, id: string | undefined, code: number, reason: string): void {
+  /** A credential refusal closes 4003; a record that could not be asked closes 1011, so the peer retries (SPEC §9). */
+  private refuse(ws: WebSocket, attachment: CallAttachment, id: string | undefined, reason: RefusalReason): void {
     this.sendFrame(ws, frame("identification_response", id, "identification refused", 2, { acceppted: false, accepted: false }));
-    log("refused", { ...this.logFields(attachment), reason });
-    this.drop(ws, code, reason);
+    const unavailable = reason === "directory_unavailable";
+    log("refused", { ...this.logFields(attachment), reason, ...(unavailable ? { level: "error" as const } : {}) });
+    if (unavailable) this.drop(ws, CLOSE.internalError, "directory unavailable");
+    else this.drop(ws, CLOSE.refused, "identification refused");
   }
 
   protected receive(ws: WebSocket, attachment: CallAttachment, inbound: Inbound): void {
@@ -241,10 +247,10 @@ export class CallRoom extends SocketHost<CallAttachment> {
     this.states = null;
   }
 
-  /** Tells the directory the user is no longer in this call, so revocations stop looking here. */
+  /** Tells the user's record the user is no longer in this call, so revocations stop looking here. */
   private forgetCall(userId: string, attachment: CallAttachment): void {
-    this.directory
-      .leaveCall(userId, attachment.callId, attachment.socketId)
+    userRecordOf(this.env, userId)
+      .leaveCall(attachment.callId, attachment.socketId)
       .catch(() => log("internal_error", { ...this.logFields(attachment), error: "leave_call_failed", level: "error" }));
   }
 
@@ -252,7 +258,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
     for (const [memberId, ws] of this.members) if (memberId !== userId) this.sendFrame(ws, text);
   }
 
-  // ---- RPC from the directory and the admin API ----------------------------------------
+  // ---- RPC from the admin API ------------------------------------------------------------
 
   /**
    * The members now in the call and their states (SPEC §8.2), from memory. An empty room
@@ -264,10 +270,22 @@ export class CallRoom extends SocketHost<CallAttachment> {
     return roster;
   }
 
-  /** Closes a revoked member's socket (SPEC §8.2) before returning. */
-  revokeMember(userId: string): void {
+  // ---- RPC from user records -----------------------------------------------------------
+
+  /**
+   * Closes a revoked member's socket (SPEC §8.2) before returning, if it is one of the
+   * sockets the user's record knew of: a socket that joined with the new credential stays.
+   */
+  revokeMember(userId: string, socketIds: string[]): void {
     this.noteRevocation();
     const ws = this.members.get(userId);
-    if (ws) this.drop(ws, CLOSE.refused, "credential revoked");
+    if (ws && socketIds.includes(this.attachment(ws).socketId)) this.drop(ws, CLOSE.refused, "credential revoked");
+  }
+
+  /** Which of these sockets of the user are still in the room, for a user record at its call limit. */
+  heldSockets(userId: string, socketIds: string[]): string[] {
+    const ws = this.members.get(userId);
+    const socketId = ws ? this.attachment(ws).socketId : undefined;
+    return socketId && socketIds.includes(socketId) ? [socketId] : [];
   }
 }

@@ -1,5 +1,5 @@
 import type { CallRoom } from "./call-room";
-import type { Directory } from "./directory";
+import type { Directory, UserRecord } from "./directory";
 import type { Hub } from "./hub";
 
 /** The Worker's bindings as wrangler.toml declares them; values are parsed by `config.ts`. */
@@ -7,6 +7,7 @@ export interface Env {
   HUB: DurableObjectNamespace<Hub>;
   CALL_ROOM: DurableObjectNamespace<CallRoom>;
   BUILTIN_DIRECTORY: DurableObjectNamespace<Directory>;
+  USER_RECORD: DurableObjectNamespace<UserRecord>;
   ADMIN_TOKEN?: string;
   [name: string]: unknown;
 }
@@ -17,10 +18,11 @@ declare global {
       HUB: DurableObjectNamespace<Hub>;
       CALL_ROOM: DurableObjectNamespace<CallRoom>;
       BUILTIN_DIRECTORY: DurableObjectNamespace<Directory>;
+      USER_RECORD: DurableObjectNamespace<UserRecord>;
     }
     interface GlobalProps {
       mainModule: typeof import("./index");
-      durableNamespaces: "Hub" | "CallRoom" | "Directory";
+      durableNamespaces: "Hub" | "CallRoom" | "Directory" | "UserRecord";
     }
   }
 }

@@ -3,7 +3,8 @@
  * users' client sockets, relaying between them, and forwarding to other hubs (§5.3).
  */
 import { z } from "zod";
-import { directoryOf } from "./directory";
+import { credentialMatches } from "./credentials";
+import { type Applied, HubStore, type HubRecords, NO_CREDENTIAL, type Owner, controlOf, userRecordOf } from "./directory";
 import type { Env } from "./env";
 import { jsonError } from "./http-error";
 import type { RateSettings } from "./limits";
@@ -49,14 +50,8 @@ export interface Presence {
 /** What a hub answers when another hub hands it a message (SPEC §5.3). */
 export type Delivery = "delivered" | "no_iota" | "not_owner";
 
-export interface Revocation {
-  /** Close the Iota's socket. */
-  iota: boolean;
-  /** Close every client socket (the Iota was removed). */
-  allClients: boolean;
-  /** Close these users' client sockets and forget them as this Iota's users. */
-  users: string[];
-}
+/** Why an identification was refused, for the operator's log only (SPEC §11 r2). */
+type RefusalReason = "bad_credential" | "unknown_id" | "id_mismatch" | "ill_typed";
 
 const IotaIdentification = z.object({
   iota_id: z.string(),
@@ -72,13 +67,27 @@ const ClientIdentification = z.object({
 
 /** A bound on remembered owners of other hubs' users; a hint is verified by the receiving hub. */
 const MAX_OWNER_HINTS = 10_000;
+/** How long an "unknown user" answer is remembered (SPEC §5.2 r2), and a bound on how many. */
+const UNKNOWN_FOR_MS = 60_000;
+const MAX_UNKNOWN = 10_000;
+/**
+ * The one message of every error_invalid_user_id (SPEC §5.3 r2), whichever check failed, so
+ * an Iota cannot learn from the replies whether a user id exists.
+ */
+const INVALID_USER_MESSAGE = "the receiver or sender is not a user this Iota may address";
 
 export class Hub extends SocketHost<HubAttachment> {
   private index: HubIndex | null = null;
-  /** Users the directory records under this Iota, mirrored in storage; revocations remove them. */
-  private users: Set<string> | null = null;
+  /** This hub's records (SPEC §8.1 r2): its Iota's and its users' credential digests. */
+  private readonly records: HubStore;
+  /** The one fetch of records by a hub from before records lived in hubs. */
+  private fetchingRecords: Promise<void> | null = null;
   /** Owners of other hubs' users, as last looked up. */
   private readonly ownerHints = new Map<string, string>();
+  /** Receivers the directory did not know, until when (SPEC §5.2 r2). */
+  private readonly unknown = new Map<string, number>();
+  /** Routes waiting on a lookup, per Iota socket (SPEC §5.2 r2 MAX_PENDING_LOOKUPS). */
+  private readonly lookups = new WeakMap<WebSocket, number>();
   /**
    * Routes that need the directory or another hub, chained per receiver: one receiver's frames
    * keep their order, and no receiver waits for another's, nor does any cached route.
@@ -88,7 +97,8 @@ export class Hub extends SocketHost<HubAttachment> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS users (user_id TEXT PRIMARY KEY)");
+    // Nothing is written here: a hub stores only what the control pushes and what identified sockets need (SPEC §4 r2).
+    this.records = new HubStore(ctx.storage.sql);
   }
 
   // ---- state ---------------------------------------------------------------------------
@@ -106,33 +116,27 @@ export class Hub extends SocketHost<HubAttachment> {
     return this.index;
   }
 
+  /** The users this Iota may serve: those with a record in this hub. */
   private get ownUsers(): Set<string> {
-    if (!this.users) {
-      this.users = new Set(
-        this.ctx.storage.sql
-          .exec<{ user_id: string }>("SELECT user_id FROM users")
-          .toArray()
-          .map((row) => row.user_id),
-      );
-    }
-    return this.users;
+    return this.records.users();
   }
 
-  private addOwnUser(userId: string): void {
-    if (this.ownUsers.has(userId)) return;
-    this.ownUsers.add(userId);
-    this.ctx.storage.sql.exec("INSERT OR IGNORE INTO users (user_id) VALUES (?)", userId);
-  }
-
-  private replaceOwnUsers(userIds: string[]): void {
-    this.users = new Set(userIds);
-    this.ctx.storage.sql.exec("DELETE FROM users");
-    for (const userId of this.users) this.ctx.storage.sql.exec("INSERT INTO users (user_id) VALUES (?)", userId);
-  }
-
-  private forgetOwnUser(userId: string): void {
-    this.ownUsers.delete(userId);
-    this.ctx.storage.sql.exec("DELETE FROM users WHERE user_id = ?", userId);
+  /**
+   * A hub from before records lived in hubs fetches them from the control once (SPEC §8.1);
+   * every other hub answers from its own storage, so this costs nothing after the first time.
+   */
+  private recordsReady(iotaId: string): Promise<void> | undefined {
+    if (!this.records.needsFetch()) return undefined;
+    this.fetchingRecords ??= controlOf(this.env)
+      .recordsForHub(iotaId)
+      .then((records) => {
+        if (records.iota) this.closeRevoked(this.records.apply(records));
+        this.records.dropLegacy();
+      })
+      .finally(() => {
+        this.fetchingRecords = null;
+      });
+    return this.fetchingRecords;
   }
 
   // ---- SocketHost hooks ----------------------------------------------------------------
@@ -190,22 +194,26 @@ export class Hub extends SocketHost<HubAttachment> {
     const request = IotaIdentification.safeParse(data);
     const required = this.config.IOTA_AUTH === "required";
     const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
-    if (!request.success || normalizeId(request.data.iota_id) !== attachment.iotaId || (required && !keyHash?.success)) {
-      return this.refuseIota(ws, attachment, id);
-    }
+    if (!request.success || (required && !keyHash?.success)) return this.refuseIota(ws, attachment, id, "ill_typed");
+    if (normalizeId(request.data.iota_id) !== attachment.iotaId) return this.refuseIota(ws, attachment, id, "id_mismatch");
     const listed = parseIdList(request.data.user_ids) ?? [];
     if (!required) log("iota_auth_off", { ...this.logFields(attachment), level: "warn" });
-    let users: string[] | null;
     try {
-      const presented = required && keyHash?.success ? keyHash.data : null;
-      users = await this.verified(() => directoryOf(this.env).authenticateIota(attachment.iotaId, presented));
+      await this.recordsReady(attachment.iotaId);
     } catch {
       return this.directoryFailed(ws, attachment, errorFrame("error_not_authenticated", id, "identification failed"));
     }
-    if (!users) return this.refuseIota(ws, attachment, id);
+    const checked = this.records.iota()?.digest ?? null;
+    if (required && keyHash?.success) {
+      const matches = await credentialMatches(keyHash.data, checked ?? NO_CREDENTIAL);
+      if (!checked) return this.refuseIota(ws, attachment, id, "unknown_id");
+      // Read again after the wait: a push that re-keyed or removed the Iota during it decides.
+      if (!matches || this.records.iota()?.digest !== checked) return this.refuseIota(ws, attachment, id, "bad_credential");
+    } else if (!checked) {
+      return this.refuseIota(ws, attachment, id, "unknown_id");
+    }
     if (ws.readyState !== WebSocket.OPEN) return;
 
-    this.replaceOwnUsers(users);
     const accepted = new Set<string>();
     const denied: string[] = [];
     for (const item of listed) {
@@ -238,9 +246,9 @@ export class Hub extends SocketHost<HubAttachment> {
     }
   }
 
-  private refuseIota(ws: WebSocket, attachment: HubAttachment, id: string | undefined): void {
+  private refuseIota(ws: WebSocket, attachment: HubAttachment, id: string | undefined, reason: RefusalReason): void {
     this.sendFrame(ws, errorFrame("error_not_authenticated", id, "identification refused"));
-    log("refused", this.logFields(attachment));
+    log("refused", { ...this.logFields(attachment), reason });
     this.drop(ws, CLOSE.refused, "identification refused");
   }
 
@@ -248,16 +256,20 @@ export class Hub extends SocketHost<HubAttachment> {
     const request = ClientIdentification.safeParse(data);
     const userId = request.success ? normalizeId(request.data.user_id) : null;
     const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
-    if (!request.success || !userId || !keyHash?.success || normalizeId(request.data.iota_id) !== attachment.iotaId) {
-      return this.refuseClient(ws, attachment, id);
-    }
-    let owner: { iotaId: string | null } | undefined;
+    if (!request.success || !userId || !keyHash?.success) return this.refuseClient(ws, attachment, id, "ill_typed");
+    if (normalizeId(request.data.iota_id) !== attachment.iotaId) return this.refuseClient(ws, attachment, id, "id_mismatch");
     try {
-      owner = await this.verified(() => directoryOf(this.env).authenticateUser(userId, keyHash.data));
+      await this.recordsReady(attachment.iotaId);
     } catch {
       return this.directoryFailed(ws, attachment, clientRefusal(id));
     }
-    if (owner?.iotaId !== attachment.iotaId) return this.refuseClient(ws, attachment, id);
+    // A user's record counts only while its Iota exists (SPEC §8.2: its users are then owned by nobody).
+    const current = () => (this.records.iota()?.digest ? this.records.userDigest(userId) : null);
+    const checked = current();
+    const matches = await credentialMatches(keyHash.data, checked ?? NO_CREDENTIAL);
+    if (!checked) return this.refuseClient(ws, attachment, id, "unknown_id");
+    // Read again after the wait: a push that revoked the credential during it decides.
+    if (!matches || current() !== checked) return this.refuseClient(ws, attachment, id, "bad_credential");
     if (ws.readyState !== WebSocket.OPEN) return;
 
     // Checked after the wait: other devices may have identified meanwhile (SPEC §4).
@@ -265,6 +277,7 @@ export class Hub extends SocketHost<HubAttachment> {
     const devices = index.clients.get(userId);
     if (devices && devices.size >= this.config.MAX_DEVICES_PER_USER) {
       this.reject(ws, attachment, "error_too_many_connections", id, "too many devices for this user");
+      log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
       this.drop(ws, CLOSE.refused, "too many connections");
       return;
     }
@@ -272,7 +285,6 @@ export class Hub extends SocketHost<HubAttachment> {
     attachment.userId = userId;
     this.store(ws, attachment);
     addTo(index.clients, userId, ws);
-    this.addOwnUser(userId);
     log("identified", this.logFields(attachment));
     this.sendFrame(
       ws,
@@ -287,16 +299,16 @@ export class Hub extends SocketHost<HubAttachment> {
     }
   }
 
-  private refuseClient(ws: WebSocket, attachment: HubAttachment, id: string | undefined): void {
+  private refuseClient(ws: WebSocket, attachment: HubAttachment, id: string | undefined, reason: RefusalReason): void {
     this.sendFrame(ws, clientRefusal(id));
-    log("refused", this.logFields(attachment));
+    log("refused", { ...this.logFields(attachment), reason });
     this.drop(ws, CLOSE.refused, "identification refused");
   }
 
   /** The directory could not answer: refuse without blaming the credential, so the peer retries. */
   private directoryFailed(ws: WebSocket, attachment: HubAttachment, refusal: string): void {
     this.sendFrame(ws, refusal);
-    log("refused", { ...this.logFields(attachment), reason: "directory unavailable", level: "error" });
+    log("refused", { ...this.logFields(attachment), reason: "directory_unavailable", level: "error" });
     this.drop(ws, CLOSE.internalError, "directory unavailable");
   }
 
@@ -336,11 +348,22 @@ export class Hub extends SocketHost<HubAttachment> {
       const why = receiverId ? `the Omikron does not answer ${envelope.type}` : "receiver_id must be a user id";
       return this.reject(ws, attachment, "error_invalid_data", envelope.id, why);
     }
-    if (this.ownUsers.has(receiverId) && !this.routes.has(receiverId)) {
-      this.toUser(ws, attachment, receiverId, inbound);
-      return;
+    if (!this.routes.has(receiverId)) {
+      if (this.ownUsers.has(receiverId)) return this.toUser(ws, attachment, receiverId, inbound);
+      if (this.isKnownUnknown(receiverId)) return this.invalidUser(ws, attachment, envelope.id, receiverId);
     }
-    this.queueRoute(receiverId, () => this.routeUncached(ws, attachment, receiverId, inbound));
+    const pending = this.lookups.get(ws) ?? 0;
+    if (pending >= this.config.MAX_PENDING_LOOKUPS) {
+      return this.reject(ws, attachment, "error_rate_limited", envelope.id, "too many lookups in flight; message dropped");
+    }
+    this.lookups.set(ws, pending + 1);
+    this.queueRoute(receiverId, () =>
+      this.routeUncached(ws, attachment, receiverId, inbound).finally(() => this.lookups.set(ws, (this.lookups.get(ws) ?? 1) - 1)),
+    );
+  }
+
+  private invalidUser(ws: WebSocket, attachment: HubAttachment, id: string | undefined, receiverId: string): void {
+    this.reject(ws, attachment, "error_invalid_user_id", id, INVALID_USER_MESSAGE, { receiver_id: receiverId });
   }
 
   private recordPing(ws: WebSocket, attachment: HubAttachment, lastPing: number): void {
@@ -397,46 +420,48 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   private async routeUncached(ws: WebSocket, attachment: HubAttachment, receiverId: string, inbound: Inbound): Promise<void> {
-    const { envelope, text } = inbound;
+    const { envelope, raw, text } = inbound;
     const senderId = normalizeId(envelope.sender_id);
     const hinted = this.ownerHints.has(receiverId);
-    let owner = await this.ownerOf(receiverId);
+    let owner = await this.ownerOf(receiverId, attachment.iotaId);
     for (let retried = false; ; retried = true) {
-      if (owner === attachment.iotaId) {
-        this.addOwnUser(receiverId);
-        return this.toUser(ws, attachment, receiverId, inbound);
-      }
-      const senderOk = owner ? senderId !== null && (await this.isOwnUser(senderId, attachment.iotaId)) : false;
-      const delivery = owner && senderOk ? await this.forward(owner, receiverId, text) : null;
+      if (owner === attachment.iotaId) return this.toUser(ws, attachment, receiverId, inbound);
+      // The sender is checked against this hub's own records: no lookup (SPEC §5.3).
+      const sender = owner && senderId && this.ownUsers.has(senderId) ? senderId : null;
+      // The forward carries the sender_id that was checked, in lower case (SPEC §2, §5.3 r2).
+      const delivery = owner && sender ? await this.forward(owner, receiverId, withSenderId(text, raw, sender)) : null;
       if (delivery === "delivered") return;
       if (delivery === "no_iota") {
         return this.reject(ws, attachment, "error_no_iota", envelope.id, "the receiver's Iota is not connected", { receiver_id: receiverId });
       }
       // A refusal that rests on a remembered owner may be stale (the user moved, SPEC §5.2,
-      // §5.3): drop the hint and decide once more on the directory's answer.
-      if (retried || !(hinted || delivery === "not_owner")) {
-        const why = owner && !senderOk ? "sender_id must be one of this Iota's users" : "the receiver is not a known user";
-        return this.reject(ws, attachment, "error_invalid_user_id", envelope.id, why, { receiver_id: receiverId });
-      }
+      // §5.3): drop the hint and decide once more on the user record's answer.
+      if (retried || !(hinted || delivery === "not_owner")) return this.invalidUser(ws, attachment, envelope.id, receiverId);
       this.ownerHints.delete(receiverId);
-      owner = await this.ownerOf(receiverId);
+      owner = await this.ownerOf(receiverId, attachment.iotaId);
     }
   }
 
-  private async isOwnUser(userId: string, iotaId: string): Promise<boolean> {
-    if (this.ownUsers.has(userId)) return true;
-    if ((await this.verified(() => directoryOf(this.env).ownerOf(userId))) !== iotaId) return false;
-    this.addOwnUser(userId);
-    return true;
+  private isKnownUnknown(userId: string): boolean {
+    const until = this.unknown.get(userId);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    this.unknown.delete(userId);
+    return false;
   }
 
-  private async ownerOf(userId: string): Promise<string | null | undefined> {
+  /** Asks the receiver's own record (SPEC §8.1 r2): lookups spread over users, never one object. */
+  private async ownerOf(userId: string, iotaId: string): Promise<Owner> {
     const hint = this.ownerHints.get(userId);
     if (hint) return hint;
-    const owner = await this.verified(() => directoryOf(this.env).ownerOf(userId));
+    if (this.isKnownUnknown(userId)) return undefined;
+    const owner = await this.verified(() => userRecordOf(this.env, userId).ownerOf(userId, iotaId));
     if (owner) {
       if (this.ownerHints.size >= MAX_OWNER_HINTS) this.ownerHints.clear();
       this.ownerHints.set(userId, owner);
+    } else if (owner === undefined) {
+      if (this.unknown.size >= MAX_UNKNOWN) this.unknown.clear();
+      this.unknown.set(userId, Date.now() + UNKNOWN_FOR_MS);
     }
     return owner;
   }
@@ -453,10 +478,8 @@ export class Hub extends SocketHost<HubAttachment> {
    * stale hint is corrected instead of followed.
    */
   async deliver(iotaId: string, receiverId: string, text: string): Promise<Delivery> {
-    if (!this.ownUsers.has(receiverId)) {
-      if ((await this.verified(() => directoryOf(this.env).ownerOf(receiverId))) !== iotaId) return "not_owner";
-      this.addOwnUser(receiverId);
-    }
+    await this.recordsReady(iotaId);
+    if (!this.ownUsers.has(receiverId)) return "not_owner";
     const iota = this.connected.iota;
     return iota && this.sendFrame(iota, text) ? "delivered" : "no_iota";
   }
@@ -473,28 +496,46 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   /**
-   * Closes what a directory change revoked (SPEC §8.2) before returning, so the admin reply
-   * follows the close frames. Revoked sockets get no frame before their close.
+   * Stores records the control pushed (SPEC §8.1 r2) and closes what they revoked before
+   * returning, so the admin reply follows the close frames (SPEC §8.2). A push that is not
+   * newer than what the hub holds changes nothing.
    */
-  revoke({ iota, allClients, users }: Revocation): void {
+  async applyRecords(iotaId: string, records: HubRecords): Promise<void> {
+    // A hub from before records lived in hubs takes all of its records first, so a push of
+    // one record never makes it look complete.
+    await this.recordsReady(iotaId);
+    const applied = this.records.apply(records);
+    for (const userId of applied.usersAdded) {
+      this.unknown.delete(userId);
+      this.ownerHints.delete(userId);
+    }
+    this.closeRevoked(applied);
+  }
+
+  /** The user record of a user this hub remembered as unknown says it exists now (SPEC §5.2 r2). */
+  forgetUnknown(userId: string): void {
+    this.unknown.delete(userId);
+  }
+
+  /** Closes what a change revoked; revoked sockets get no frame before their close. */
+  private closeRevoked({ iotaRevoked, iotaRemoved, usersRevoked }: Applied): void {
+    if (!iotaRevoked && usersRevoked.length === 0) return;
     this.noteRevocation();
     const index = this.connected;
     const closing = new Set<WebSocket>();
-    if (allClients) {
+    if (iotaRemoved) {
       for (const devices of index.clients.values()) for (const device of devices) closing.add(device);
-      this.replaceOwnUsers([]);
       // Hints may name this Iota as the owner of its former users; none of them is any more.
       this.ownerHints.clear();
     }
-    for (const userId of users) {
+    for (const userId of usersRevoked) {
       for (const device of index.clients.get(userId) ?? []) closing.add(device);
-      this.forgetOwnUser(userId);
       this.ownerHints.delete(userId);
     }
-    const revokedIota = iota ? index.iota : null;
+    const revokedIota = iotaRevoked ? index.iota : null;
     // Peers that stay learn who left; peers that are being closed are told nothing.
-    if (revokedIota) this.drop(revokedIota, CLOSE.refused, "credential revoked", !allClients);
-    for (const device of closing) this.drop(device, CLOSE.refused, "credential revoked", !allClients);
+    if (revokedIota) this.drop(revokedIota, CLOSE.refused, "credential revoked", !iotaRemoved);
+    for (const device of closing) this.drop(device, CLOSE.refused, "credential revoked", !iotaRemoved);
   }
 }
 

@@ -13,7 +13,7 @@ import { log } from "./log";
 import { OMIKRON_ID, normalizeId } from "./protocol";
 
 export { CallRoom } from "./call-room";
-export { Directory } from "./directory";
+export { Directory, UserRecord } from "./directory";
 export { Hub } from "./hub";
 
 const ENDPOINTS = ["/health", "/ws/iota/:iota_id", "/ws/client/:iota_id", "/ws/call/:call_id", "/admin/iotas/:iota_id", "/admin/users/:user_id", "/admin/iotas/:iota_id/presence", "/admin/calls/:call_id"];

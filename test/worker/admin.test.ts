@@ -218,7 +218,7 @@ describe("admin API: order of checks (SPEC §8.2)", () => {
   it.each([
     ["the admin root", ""],
     ["the admin root with a slash", "/"],
-    ["the Iota collection", "/iotas"],
+    ["the Iota collection with a slash", "/iotas/"],
     ["the user collection", "/users/"],
     ["an unknown collection", `/calls/${uuid()}`],
     ["a path below a record", `/iotas/${uuid()}/users`],
