@@ -420,7 +420,7 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   private async routeUncached(ws: WebSocket, attachment: HubAttachment, receiverId: string, inbound: Inbound): Promise<void> {
-    const { envelope, raw, text } = inbound;
+    const { envelope } = inbound;
     const senderId = normalizeId(envelope.sender_id);
     const hinted = this.ownerHints.has(receiverId);
     let owner = await this.ownerOf(receiverId, attachment.iotaId);
@@ -429,7 +429,7 @@ export class Hub extends SocketHost<HubAttachment> {
       // The sender is checked against this hub's own records: no lookup (SPEC §5.3).
       const sender = owner && senderId && this.ownUsers.has(senderId) ? senderId : null;
       // The forward carries the sender_id that was checked, in lower case (SPEC §2, §5.3 r2).
-      const delivery = owner && sender ? await this.forward(owner, receiverId, withSenderId(text, raw, sender)) : null;
+      const delivery = owner && sender ? await this.forward(owner, receiverId, withSenderId(inbound, sender)) : null;
       if (delivery === "delivered") return;
       if (delivery === "no_iota") {
         return this.reject(ws, attachment, "error_no_iota", envelope.id, "the receiver's Iota is not connected", { receiver_id: receiverId });
