@@ -59,6 +59,16 @@ export default defineConfig({
         test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node" },
       },
       {
+        // The operator CLI and the demo (src/cli), run in-process against a real local server.
+        test: {
+          name: "cli",
+          include: ["test/cli/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],

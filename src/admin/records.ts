@@ -9,13 +9,7 @@ import { z } from "zod";
 import { type AdminChange, controlOf } from "../directory";
 import type { Env } from "../env";
 import { jsonError } from "../http-error";
-import { OMIKRON_ID, keyHashSchema, uuidSchema } from "../protocol";
-
-/** A directory id: a UUID other than the Omikron's own. */
-const directoryId = uuidSchema.refine((id) => id !== OMIKRON_ID, "is reserved for the Omikron");
-
-const IotaBody = z.object({ private_key_hash: keyHashSchema });
-const UserBody = z.object({ iota_id: directoryId, private_key_hash: keyHashSchema });
+import { IotaBody, UserBody, directoryIdSchema } from "./schemas";
 
 type Body<T> = { ok: true; value: T } | { ok: false; response: Response };
 
@@ -48,7 +42,7 @@ const methodNotAllowed = () => {
 
 /** The record id from the path, or its 400, which comes before route and method (SPEC §8.2). */
 export function recordId(raw: string): string | Response {
-  const id = directoryId.safeParse(raw);
+  const id = directoryIdSchema.safeParse(raw);
   return id.success ? id.data : jsonError(400, "invalid_id", "the path id must be a UUID other than the Omikron's");
 }
 
