@@ -9,6 +9,7 @@ import { z } from "zod";
 import { type AdminChange, controlOf } from "../directory";
 import type { Env } from "../env";
 import { jsonError } from "../http-error";
+import { uuidSchema } from "../protocol";
 import { IotaBody, UserBody, directoryIdSchema } from "./schemas";
 
 type Body<T> = { ok: true; value: T } | { ok: false; response: Response };
@@ -76,7 +77,7 @@ const PageQuery = z.object({
       return id ?? "";
     })
     .optional(),
-  iota_id: directoryId.optional(),
+  iota_id: directoryIdSchema.optional(),
 });
 
 function encodeCursor(id: string): string {
