@@ -1,5 +1,6 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { wranglerVars } from "./.ci/wrangler-vars.mjs";
 
 const workerConfig = { configPath: "./wrangler.toml" };
 
@@ -8,6 +9,12 @@ const workerConfig = { configPath: "./wrangler.toml" };
  * invalid (SPEC §9 r2). Tests set it here and never read the developer's .dev.vars.
  */
 const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
+
+/**
+ * Every binding the Worker reads is passed explicitly (wrangler.toml's vars, then the token),
+ * so nothing comes from the developer's .dev.vars or environment (`.ci/wrangler-vars.mjs`).
+ */
+const defaults = { ...(await wranglerVars()), ADMIN_TOKEN };
 
 
 /**
@@ -25,7 +32,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: workerConfig,
-            miniflare: { bindings: { ADMIN_TOKEN } },
+            miniflare: { bindings: defaults },
           }),
         ],
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },
@@ -36,7 +43,7 @@ export default defineConfig({
             wrangler: workerConfig,
             miniflare: {
               bindings: {
-                ADMIN_TOKEN,
+                ...defaults,
                 IOTA_AUTH: "off",
                 MAX_DEVICES_PER_USER: "2",
                 CALL_MAX_MEMBERS: "3",

@@ -2,9 +2,10 @@
 /**
  * The real local Omikron for the end-to-end tests and the benchmark (bench/relay.mjs), so
  * both measure the same server: wrangler's dev server in this process, offline, on
- * 127.0.0.1, with a throw-away persistence directory and the admin token passed as a
- * binding (a fresh clone has no .dev.vars). Plain JavaScript so the benchmark runs with no
- * build step; `// @ts-check` and test/e2e/tsconfig.json keep it strictly typed.
+ * 127.0.0.1, with a throw-away persistence directory and every var and the admin token
+ * passed as bindings (a developer's .dev.vars never reaches a test). Plain JavaScript so
+ * the benchmark runs with no build step; `// @ts-check` and test/e2e/tsconfig.json keep it
+ * strictly typed.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { applyOfflineEnv } from "../../.ci/offline-env.mjs";
+import { wranglerVars } from "../../.ci/wrangler-vars.mjs";
 
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 export const UUID_PATTERN = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
@@ -68,9 +70,11 @@ export async function startRelay(options = {}) {
   const persist = await mkdtemp(join(tmpdir(), "omikron-e2e-"));
   /** @type {string[]} */
   const logs = [];
+  // Every var is passed explicitly, so the developer's .dev.vars changes nothing here.
   /** @type {Record<string, { type: "plain_text" | "secret_text", value: string }>} */
-  const bindings = { ADMIN_TOKEN: { type: "secret_text", value: adminToken } };
-  for (const [name, value] of Object.entries(options.vars ?? {})) bindings[name] = { type: "plain_text", value };
+  const bindings = {};
+  for (const [name, value] of Object.entries({ ...(await wranglerVars()), ...options.vars })) bindings[name] = { type: "plain_text", value };
+  bindings.ADMIN_TOKEN = { type: "secret_text", value: adminToken };
   /** @type {Awaited<ReturnType<typeof unstable_startWorker>> | undefined} */
   let worker;
   try {
