@@ -62,6 +62,18 @@ export default defineConfig({
         test: { name: "worker-limits", include: ["test/worker-limits/**/*.test.ts"] },
       },
       {
+        // The real Worker behind a test-only entry whose fault switch production cannot reach:
+        // directory objects unreachable from hubs, stalled lookups, a push that fails once.
+        plugins: [
+          cloudflareTest({
+            main: "./test/worker-faults/entry.ts",
+            wrangler: workerConfig,
+            miniflare: { bindings: { ADMIN_TOKEN } },
+          }),
+        ],
+        test: { name: "worker-faults", include: ["test/worker-faults/**/*.test.ts"] },
+      },
+      {
         // Runtime-free code (the codec) with its property tests: cheapest in Node.
         test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node" },
       },

@@ -149,7 +149,7 @@ export class Directory extends DurableObject<Env> {
           .exec<{ user_id: string; key_digest: string; version: number }>("SELECT user_id, key_digest, version FROM users WHERE iota_id = ?", iota.iota_id)
           .toArray()
           .map((user) => ({ user_id: user.user_id, digest: user.key_digest, version: user.version }));
-        this.enqueueHub(iota.iota_id, { digest: iota.key_digest, version: iota.version }, users);
+        this.enqueueHub(iota.iota_id, { digest: iota.key_digest, version: iota.version }, users, Date.now());
       }
       this.setMeta("migrate", iotas.length < MIGRATE_IOTAS ? "users:" : `iotas:${iotas.at(-1)?.iota_id}`);
       return true;
@@ -162,7 +162,7 @@ export class Directory extends DurableObject<Env> {
       )
       .toArray();
     for (const user of users) {
-      this.enqueueUser(user.user_id, { iota_id: user.iota_id, digest: user.key_digest, version: user.version, revoke: false });
+      this.enqueueUser(user.user_id, { iota_id: user.iota_id, digest: user.key_digest, version: user.version, revoke: false }, Date.now());
     }
     if (users.length < MIGRATE_USERS) {
       this.sql.exec("DELETE FROM meta WHERE key = 'migrate'");
@@ -347,28 +347,31 @@ export class Directory extends DurableObject<Env> {
   // ---- the outbox ----------------------------------------------------------------------
 
   /** Queues records for a hub, split so no row grows large; the Iota's record rides in the first. */
-  private enqueueHub(iotaId: string, iota: VersionedDigest | undefined, users: HubUserRecord[]): void {
+  private enqueueHub(iotaId: string, iota: VersionedDigest | undefined, users: HubUserRecord[], due?: number): void {
     let first = true;
     for (let start = 0; first || start < users.length; start += USERS_PER_PUSH) {
       const push: HubRecords = { users: users.slice(start, start + USERS_PER_PUSH) };
       if (first && iota) push.iota = iota;
-      this.enqueue("hub", iotaId, push);
+      this.enqueue("hub", iotaId, push, due);
       first = false;
     }
   }
 
-  private enqueueUser(userId: string, state: UserState): void {
-    this.enqueue("user", userId, state);
+  private enqueueUser(userId: string, state: UserState, due?: number): void {
+    this.enqueue("user", userId, state, due);
   }
 
-  /** A row is due once the reply's own attempt has had its time, so the alarm picks up what that attempt left. */
-  private enqueue(kind: Kind, target: string, payload: HubRecords | UserState): void {
+  /**
+   * A change's row is due once the reply's own attempt has had its time, so the alarm picks
+   * up what that attempt left; migrated rows, which no reply pushes, are due at once.
+   */
+  private enqueue(kind: Kind, target: string, payload: HubRecords | UserState, due = Date.now() + PROPAGATION_WAIT_MS): void {
     this.sql.exec(
       "INSERT INTO outbox (kind, target, payload, due) VALUES (?, ?, ?, ?)",
       kind,
       target,
       JSON.stringify(payload),
-      Date.now() + PROPAGATION_WAIT_MS,
+      due,
     );
   }
 
