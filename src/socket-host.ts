@@ -44,6 +44,21 @@ export type Inbound = InboundFrame;
 
 type Task = () => void | Promise<void>;
 
+function reportTaskError(error: unknown): void {
+  log("internal_error", { error: error instanceof Error ? error.name : "unknown", level: "error" });
+}
+
+/** Runs a task so that nothing it throws escapes: one bad frame never disturbs other sockets. */
+function guarded(task: Task): Promise<void> | undefined {
+  try {
+    const result = task();
+    return result instanceof Promise ? result.catch(reportTaskError) : undefined;
+  } catch (error) {
+    reportTaskError(error);
+    return undefined;
+  }
+}
+
 export abstract class SocketHost<A extends BaseAttachment> extends DurableObject<Env> {
   protected readonly config: Config;
   private readonly attachments = new WeakMap<WebSocket, A>();
@@ -182,7 +197,10 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     }
     const verdict = this.limiter(ws, attachment).take(Date.now());
     if (verdict === "pass") {
-      this.enqueue(ws, () => this.handle(ws, message));
+      // The common case, nothing of this socket waiting: handled at once, with no closure or
+      // Promise unless the handling itself waits (then later frames queue behind it).
+      if (this.queues.has(ws)) this.enqueue(ws, () => this.handleQueued(ws, message));
+      else this.handleNow(ws, attachment, message);
     } else if (verdict === "close" && attachment.phase !== "pending") {
       this.doomed.add(ws);
       this.enqueue(ws, () => this.drop(ws, CLOSE.policy, "rate limit exceeded"));
@@ -217,30 +235,37 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
    */
   private enqueue(ws: WebSocket, task: Task): void {
     const pending = this.queues.get(ws);
-    const result = pending ? pending.then(() => this.guarded(task)) : this.guarded(task);
-    if (!result) return;
+    const result = pending ? pending.then(() => guarded(task)) : guarded(task);
+    if (result) this.waitFor(ws, result);
+  }
+
+  /** Makes `result` the socket's queue tail until it settles. */
+  private waitFor(ws: WebSocket, result: Promise<void>): void {
     const tail = result.then(() => {
       if (this.queues.get(ws) === tail) this.queues.delete(ws);
     });
     this.queues.set(ws, tail);
   }
 
-  /** Runs a task so that nothing it throws escapes: one bad frame never disturbs other sockets. */
-  private guarded(task: Task): Promise<void> | undefined {
-    const report = (error: unknown) =>
-      log("internal_error", { error: error instanceof Error ? error.name : "unknown", level: "error" });
+  /** A frame that arrived with nothing of its socket waiting: the socket is open and ours. */
+  private handleNow(ws: WebSocket, attachment: A, message: string | ArrayBuffer): void {
+    let result: void | Promise<void>;
     try {
-      const result = task();
-      return result instanceof Promise ? result.catch(report) : undefined;
+      result = this.handle(ws, attachment, message);
     } catch (error) {
-      report(error);
-      return undefined;
+      reportTaskError(error);
+      return;
     }
+    if (result) this.waitFor(ws, result.catch(reportTaskError));
   }
 
-  private handle(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
+  /** A frame that waited behind others: its socket may have closed or departed meanwhile. */
+  private handleQueued(ws: WebSocket, message: string | ArrayBuffer): void | Promise<void> {
     if (this.departed.has(ws) || ws.readyState !== WebSocket.OPEN) return;
-    const attachment = this.attachment(ws);
+    return this.handle(ws, this.attachment(ws), message);
+  }
+
+  private handle(ws: WebSocket, attachment: A, message: string | ArrayBuffer): void | Promise<void> {
     if (attachment.phase !== "identified") {
       // Before identification only an attempt counts; everything else is ignored (SPEC §4).
       if (attachment.phase !== "pending" || typeof message !== "string") return;
