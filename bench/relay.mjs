@@ -1,15 +1,39 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * `npm run bench`: relay latency and throughput of a real local Omikron (wrangler's dev
- * server, started exactly as the end-to-end tests start it), measured from this process
- * over 127.0.0.1. Absolute numbers depend on the machine, so every result is also given as
- * a ratio to a baseline measured in the same run: the literal "ping" → "pong" that the
- * runtime answers without waking the Durable Object. See bench/README.md.
+ * `npm run bench` (first part): what relaying costs the Omikron's hub compared with the
+ * runtime's floor, measured side by side in one run (SPEC §12). Three relays serve the same
+ * traffic, each started the way it would run locally:
+ *
+ * - hub:   the Omikron from wrangler.toml (test/e2e/harness.mjs: unstable_startWorker,
+ *          inspector off, X_LOCAL_OBSERVABILITY=false), rate limits lifted;
+ * - floor: bench/floor, a bare hibernating Durable Object that splices sender_id and routes by
+ *          receiver_id with no parsing, started the same way on the same workerd;
+ * - ws:    bench/ws-relay.mjs, the floor's forwarding in a plain Node `ws` server.
+ *
+ * Clients connect to the Worker's runtime directly, past wrangler's local dev proxy (which
+ * production does not have, and which would add its own CPU and four descriptors per socket);
+ * every workerd process of a server is still measured.
+ *
+ * Traffic: BENCH_USERS clients of one Iota; a round trip is client → relay → Iota (the bench
+ * answers at once) → relay → the client named by receiver_id, so two relayed messages. Each
+ * round measures, per relay in alternation: unloaded RTT (one round trip in flight), closed
+ * loop (BENCH_WINDOW in flight: round trips/s, RTT p50/p99) and open loop at one fixed rate for
+ * all three (CPU per message is only comparable at the same rate). CPU is read from /proc for
+ * the relay's own processes (workerd, or the ws relay's node) over each phase. See bench/README.md.
  */
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { startRelay, uuid } from "../test/e2e/harness.mjs";
+import { fileURLToPath } from "node:url";
+import { Peer, startRelay, uuid } from "../test/e2e/harness.mjs";
+import { applyOfflineEnv } from "../.ci/offline-env.mjs";
+import { cpuNs, directUrl, memoryOf, workerdChildren } from "./proc.mjs";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
 
 /** @param {string} name @param {number} fallback */
 function setting(name, fallback) {
@@ -21,412 +45,420 @@ function setting(name, fallback) {
 }
 
 const SETTINGS = {
+  rounds: setting("BENCH_ROUNDS", 5),
   users: setting("BENCH_USERS", 8),
-  window: setting("BENCH_WINDOW", 64),
-  messages: setting("BENCH_MESSAGES", 10_000),
-  samples: setting("BENCH_SAMPLES", 400),
+  window: setting("BENCH_WINDOW", 32),
+  samples: setting("BENCH_SAMPLES", 300),
+  phaseMs: setting("BENCH_PHASE_MS", 2_500),
+  /** Round trips per second of the open-loop phase; by default half the slowest closed-loop rate of round 1. */
+  rate: process.env.BENCH_RATE ? setting("BENCH_RATE", 1) : 0,
   payloadBytes: setting("BENCH_PAYLOAD_BYTES", 64),
-  /** Each phase ends after this long even if its count is not reached, so the run is bounded. */
-  phaseMs: setting("BENCH_PHASE_MS", 5_000),
 };
 
-/**
- * The run's bounds: measuring stops at RUN_BUDGET_MS (later phases then report n = 0),
- * and a run that hangs anyway (say, the server never starts) is stopped at RUN_LIMIT_MS.
- */
-const RUN_BUDGET_MS = 50_000;
-const RUN_LIMIT_MS = 60_000;
-const WARMUP = 200;
-const WARMUP_MS = 1_000;
-const runStarted = performance.now();
-
-/** The end of a phase that may take `ms`, never beyond the run's budget. */
-function deadlineIn(/** @type {number} */ ms) {
-  return Math.min(performance.now() + ms, runStarted + RUN_BUDGET_MS);
-}
-
-/**
- * The wrangler.toml rate limits (100 msg/s per client socket) would make this a benchmark
- * of the rate limiter; lifted here so the relay itself is measured.
- */
+const RUN_LIMIT_MS = 15 * 60_000;
 const UNLIMITED = String(1_000_000_000);
 const VARS = {
   RATE_LIMIT_PER_SEC: UNLIMITED,
   RATE_LIMIT_BURST: UNLIMITED,
   IOTA_RATE_LIMIT_PER_SEC: UNLIMITED,
   IOTA_RATE_LIMIT_BURST: UNLIMITED,
+  RATE_LIMIT_BYTES_PER_SEC: UNLIMITED,
+  RATE_LIMIT_BYTES_BURST: UNLIMITED,
+  IOTA_RATE_LIMIT_BYTES_PER_SEC: UNLIMITED,
+  IOTA_RATE_LIMIT_BYTES_BURST: UNLIMITED,
 };
-
-/** @typedef {import("../test/e2e/harness.mjs").Peer} Peer */
-/** @typedef {import("../test/e2e/harness.mjs").Frame} Frame */
-/** @typedef {{ label: string, latencies: number[], count: number, elapsedMs: number, errors: number, note?: string }} Result */
-
 const pad = "x".repeat(SETTINGS.payloadBytes);
 
-/** @param {string} text */
-function parse(text) {
-  return /** @type {Frame} */ (JSON.parse(text));
-}
-
-// ---- statistics ---------------------------------------------------------------------------
-
-/** @param {number[]} sorted @param {number} q */
-function quantile(sorted, q) {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
-
-/** @param {Result} result */
-function summary(result) {
-  const sorted = [...result.latencies].sort((a, b) => a - b);
-  return {
-    p50: quantile(sorted, 0.5),
-    p99: quantile(sorted, 0.99),
-    perSecond: result.count / (result.elapsedMs / 1000),
-  };
-}
-
-// ---- one message in flight ------------------------------------------------------------------
+// ---- the three relays -----------------------------------------------------------------------
 
 /**
- * Runs `once` up to `samples` times (or until the phase time is up), timing each.
- * @param {string} label
- * @param {() => Promise<boolean>} once answers whether the reply was the expected one
- * @returns {Promise<Result>}
- */
-async function sequential(label, once) {
-  const warmEnd = deadlineIn(WARMUP_MS);
-  for (let i = 0; i < Math.min(WARMUP, SETTINGS.samples) && performance.now() < warmEnd; i++) await once();
-  const latencies = [];
-  let errors = 0;
-  const start = performance.now();
-  const deadline = deadlineIn(SETTINGS.phaseMs);
-  while (latencies.length < SETTINGS.samples && performance.now() < deadline) {
-    const t0 = performance.now();
-    const ok = await once();
-    latencies.push(performance.now() - t0);
-    if (!ok) errors++;
-  }
-  const note = latencies.length < SETTINGS.samples ? `stopped at its time limit after ${latencies.length} samples` : undefined;
-  return { label, latencies, count: latencies.length, elapsedMs: performance.now() - start, errors, note };
-}
-
-// ---- a window of messages in flight ---------------------------------------------------------
-
-/**
- * A sender and its receiver: messages on one lane arrive in the order sent (SPEC §4,
- * ordering per sender and receiver), so send times are matched first in, first out.
- * @typedef {{ send: (seq: number) => void, sentAt: number[], head: number, nextSeq: number }} Lane
+ * @typedef {object} Target
+ * @property {string} name
+ * @property {Peer} iota
+ * @property {Peer[]} clients
+ * @property {string[]} userIds
+ * @property {number[]} pids the processes whose CPU is the relay's
+ * @property {() => Promise<void>} stop
  */
 
-/**
- * Keeps `window` messages in flight, spread over the lanes, until `total` have arrived or
- * the phase time is up. Answers the result and `receive(lane, seq)` for the handlers.
- * @param {string} label
- * @param {((seq: number) => void)[]} senders one per lane
- * @param {number} total
- * @param {number} ms how long the phase may take
- */
-function windowed(label, senders, total, ms) {
-  /** @type {Lane[]} */
-  const lanes = senders.map((send) => ({ send, sentAt: [], head: 0, nextSeq: 0 }));
-  const perLane = Math.max(1, Math.floor(SETTINGS.window / lanes.length));
-  /** @type {number[]} */
-  const latencies = [];
-  let launched = 0;
-  let errors = 0;
-  let finished = false;
-  let start = 0;
-  /** @type {(result: Result) => void} */
-  let settle = () => {};
-  /** @type {Promise<Result>} */
-  const result = new Promise((resolve) => {
-    settle = resolve;
-  });
-  /** @type {NodeJS.Timeout | undefined} */
-  let timer;
-
-  const finish = (/** @type {string | undefined} */ note) => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    settle({ label, latencies, count: latencies.length, elapsedMs: performance.now() - start, errors, note });
-  };
-
-  /** @param {Lane} lane */
-  const launch = (lane) => {
-    launched++;
-    lane.sentAt.push(performance.now());
-    lane.send(lane.nextSeq++);
-  };
-
-  return {
-    result,
-    run() {
-      start = performance.now();
-      const left = Math.max(0, deadlineIn(ms) - start);
-      timer = setTimeout(() => finish(`stopped at its time limit (${Math.round(left)} ms) after ${latencies.length} messages`), left);
-      for (let i = 0; i < perLane; i++) for (const lane of lanes) if (launched < total) launch(lane);
-      return result;
-    },
-    /**
-     * @param {number} index the lane
-     * @param {number | null} seq the sequence number the frame carried, if it carries one
-     */
-    receive(index, seq) {
-      if (finished) return;
-      const lane = lanes[index];
-      if (!lane) return;
-      // A frame out of order or lost (an error frame in its place) counts as an error.
-      if (seq !== null && seq !== lane.head) errors++;
-      const sentAt = lane.sentAt[lane.head++];
-      if (sentAt !== undefined) latencies.push(performance.now() - sentAt);
-      if (latencies.length >= total) return finish(undefined);
-      if (launched < total) launch(lane);
-    },
-    error() {
-      errors++;
-    },
-  };
-}
-
-// ---- the run ------------------------------------------------------------------------------
-
-/**
- * @param {import("../test/e2e/harness.mjs").Relay} relay
- * @returns {Promise<{ latency: Result[], throughput: Result[] }>}
- */
-async function measure(relay) {
+/** @returns {Promise<Target>} */
+async function startHub() {
+  const before = new Set(workerdChildren());
+  const relay = await startRelay({ vars: VARS });
   const iota = await relay.createIota();
-  /** @type {import("../test/e2e/harness.mjs").User[]} */
   const users = [];
   for (let i = 0; i < SETTINGS.users; i++) users.push(await relay.createUser(iota));
-  const { peer: iotaPeer } = await relay.connectIota(iota, users.map((user) => `${user.id},`).join(""));
+  // Read only after a first request: wrangler may start a runtime process lazily.
+  const pids = workerdChildren().filter((pid) => !before.has(pid));
+  const ws = directUrl(pids, new URL(relay.httpUrl)).href.replace(/^http/, "ws").replace(/\/$/, "");
+  /** @param {string} path @param {Record<string, unknown>} data */
+  const identified = async (path, data) => {
+    const peer = await Peer.open(`${ws}${path}`);
+    const reply = await peer.request({ id: uuid(), type: "identification", data });
+    if (reply.type !== "identification_response" || reply.log?.log_level !== 0) throw new Error(`identification answered ${JSON.stringify(reply)}`);
+    return peer;
+  };
+  const iotaPeer = await identified(`/ws/iota/${iota.id}`, {
+    iota_id: iota.id,
+    user_ids: users.map((user) => `${user.id},`).join(""),
+    private_key_hash: iota.keyHash,
+  });
   /** @type {Peer[]} */
   const clients = [];
-  for (const user of users) clients.push((await relay.connectClient(user)).peer);
-  for (let i = 0; i < users.length; i++) {
-    const frame = await iotaPeer.next();
-    if (frame.type !== "client_connected") throw new Error(`expected client_connected, got ${JSON.stringify(frame)}`);
+  for (const user of users) {
+    clients.push(await identified(`/ws/client/${iota.id}`, { iota_id: iota.id, user_id: user.id, private_key_hash: user.keyHash }));
+    const pushed = await iotaPeer.next();
+    if (pushed.type !== "client_connected") throw new Error(`expected client_connected, got ${JSON.stringify(pushed)}`);
   }
-  const laneOf = new Map(users.map((user, index) => [user.id, index]));
-  const client = clients[0];
-  const user = users[0];
-  if (!client || !user) throw new Error("BENCH_USERS must be at least 1");
-
-  /** @param {string} id @param {Record<string, unknown>} [extra] */
-  const benchFrame = (id, extra = {}) => JSON.stringify({ id, type: "bench", data: { pad }, ...extra });
-
-  // --- latency, one message in flight ---
-  /** @type {Result[]} */
-  const latency = [];
-  latency.push(
-    await sequential('"ping" → "pong" (baseline)', async () => {
-      client.send("ping");
-      return (await client.nextText()) === "pong";
-    }),
-  );
-  latency.push(
-    await sequential("GET /health", async () => {
-      const response = await fetch(`${relay.httpUrl}/health`);
-      return response.status === 200 && (await response.text()) === '{"ok":true}';
-    }),
-  );
-  latency.push(
-    await sequential("JSON ping → pong (wakes the hub)", async () => {
-      const id = uuid();
-      const reply = await client.request({ id, type: "ping", data: {} });
-      return reply.type === "pong" && reply.id === id;
-    }),
-  );
-  latency.push(
-    await sequential("client → Iota", async () => {
-      const id = uuid();
-      client.send(benchFrame(id));
-      const got = parse(await iotaPeer.nextText());
-      return got.id === id && got.sender_id === user.id;
-    }),
-  );
-  latency.push(
-    await sequential("Iota → client", async () => {
-      const id = uuid();
-      iotaPeer.send(benchFrame(id, { receiver_id: user.id }));
-      const got = parse(await client.nextText());
-      return got.id === id && got.sender_id === iota.id;
-    }),
-  );
-  latency.push(
-    await sequential("client → Iota → client", async () => {
-      const id = uuid();
-      client.send(benchFrame(id));
-      const request = parse(await iotaPeer.nextText());
-      iotaPeer.send(benchFrame(request.id, { receiver_id: request.sender_id }));
-      const got = parse(await client.nextText());
-      return got.id === id && got.sender_id === iota.id;
-    }),
-  );
-
-  // --- throughput, a window of messages in flight ---
-  /** @type {Result[]} */
-  const throughput = [];
-  /**
-   * Ids carry the phase and the sequence number. A frame of an earlier phase (possible only
-   * when a phase hit its time limit) answers null and is ignored; any other frame than the
-   * bench's own counts as an error.
-   * @param {Frame} frame @param {string} tag
-   */
-  const seqOf = (frame, tag) => {
-    if (frame.type !== "bench") return Number.NaN;
-    return frame.id.startsWith(tag) ? Number(frame.id.slice(tag.length)) : null;
+  const stop = async () => {
+    for (const peer of [iotaPeer, ...clients]) peer.terminate();
+    await relay.stop();
   };
-
-  /**
-   * Runs one windowed phase after a short warm-up of the same traffic. `install` points the
-   * sockets' frame handlers at the phase; they stay in streaming mode from then on.
-   * @param {string} label
-   * @param {(tag: string) => { senders: ((seq: number) => void)[], install: (run: ReturnType<typeof windowed>) => void }} setup
-   */
-  const phase = async (label, setup) => {
-    for (const [name, total, ms] of /** @type {const} */ ([["warm", WARMUP, WARMUP_MS], ["run", SETTINGS.messages, SETTINGS.phaseMs]])) {
-      const tag = `${name}-${uuid().slice(0, 8)}-`;
-      const { senders, install } = setup(tag);
-      const run = windowed(label, senders, total, ms);
-      install(run);
-      const result = await run.run();
-      if (name === "run") throughput.push(result);
-    }
-  };
-
-  /**
-   * A receiver's handler: frames of this phase from `sender` complete a lane's message.
-   * @param {ReturnType<typeof windowed>} run @param {string} tag @param {(frame: Frame) => number | undefined} laneOfFrame
-   */
-  const receiver = (run, tag, laneOfFrame) => (/** @type {string} */ text) => {
-    const frame = parse(text);
-    const seq = seqOf(frame, tag);
-    if (seq === null) return;
-    const lane = laneOfFrame(frame);
-    if (Number.isNaN(seq) || lane === undefined) return run.error();
-    run.receive(lane, seq);
-  };
-
-  await phase('"ping" → "pong" (baseline)', () => ({
-    senders: clients.map((peer) => () => peer.send("ping")),
-    install: (run) => {
-      clients.forEach((peer, index) => peer.stream((text) => (text === "pong" ? run.receive(index, null) : run.error())));
-    },
-  }));
-
-  await phase("client → Iota", (tag) => ({
-    senders: clients.map((peer) => (seq) => peer.send(benchFrame(`${tag}${seq}`))),
-    install: (run) => {
-      iotaPeer.stream(receiver(run, tag, (frame) => laneOf.get(frame.sender_id ?? "")));
-    },
-  }));
-
-  await phase("Iota → client", (tag) => ({
-    senders: users.map((to) => (seq) => iotaPeer.send(benchFrame(`${tag}${seq}`, { receiver_id: to.id }))),
-    install: (run) => {
-      clients.forEach((peer, index) => peer.stream(receiver(run, tag, (frame) => (frame.sender_id === iota.id ? index : undefined))));
-    },
-  }));
-
-  await phase("client → Iota → client (round trips)", (tag) => ({
-    senders: clients.map((peer) => (seq) => peer.send(benchFrame(`${tag}${seq}`))),
-    install: (run) => {
-      iotaPeer.stream((text) => {
-        const frame = parse(text);
-        iotaPeer.send(benchFrame(frame.id, { receiver_id: frame.sender_id }));
-      });
-      clients.forEach((peer, index) => peer.stream(receiver(run, tag, (frame) => (frame.sender_id === iota.id ? index : undefined))));
-    },
-  }));
-
-  return { latency, throughput };
+  return { name: "hub", iota: iotaPeer, clients, userIds: users.map((user) => user.id), pids, stop };
 }
 
-// ---- the report ---------------------------------------------------------------------------
+/**
+ * Connects one Iota and its clients to a relay that needs no identification.
+ * @param {string} wsUrl @param {string} name @param {number[]} pids the relay's processes @param {() => Promise<void>} stop
+ * @returns {Promise<Target>}
+ */
+async function connectBare(wsUrl, name, pids, stop) {
+  const iotaId = uuid();
+  const iota = await Peer.open(`${wsUrl}/ws/iota/${iotaId}`);
+  const userIds = [];
+  const clients = [];
+  for (let i = 0; i < SETTINGS.users; i++) {
+    const userId = uuid();
+    userIds.push(userId);
+    clients.push(await Peer.open(`${wsUrl}/ws/client/${iotaId}?user=${userId}`));
+  }
+  const all = [iota, ...clients];
+  return {
+    name,
+    iota,
+    clients,
+    userIds,
+    pids,
+    stop: async () => {
+      for (const peer of all) peer.terminate();
+      await stop();
+    },
+  };
+}
 
+/** @returns {Promise<Target>} */
+async function startFloor() {
+  applyOfflineEnv();
+  const { unstable_startWorker } = await import("wrangler");
+  const persist = await mkdtemp(join(tmpdir(), "omikron-floor-"));
+  const before = new Set(workerdChildren());
+  const worker = await unstable_startWorker({
+    config: join(HERE, "floor", "wrangler.toml"),
+    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false, liveReload: false, persist, logLevel: "warn" },
+  });
+  await worker.ready;
+  const proxyUrl = await worker.url;
+  await fetch(proxyUrl).then((response) => response.text());
+  const pids = workerdChildren().filter((pid) => !before.has(pid));
+  const url = directUrl(pids, proxyUrl).href.replace(/^http/, "ws").replace(/\/$/, "");
+  return connectBare(url, "floor", pids, async () => {
+    await worker.dispose();
+    await rm(persist, { recursive: true, force: true });
+  });
+}
+
+/** @returns {Promise<Target>} */
+async function startWsRelay() {
+  const child = spawn(process.execPath, [join(HERE, "ws-relay.mjs")], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    child.stdout.once("data", (data) => resolve(Number(String(data).trim())));
+    child.once("exit", (code) => reject(new Error(`ws relay exited with ${code}`)));
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error("ws relay has no pid");
+  return connectBare(`ws://127.0.0.1:${port}`, "ws", [pid], async () => {
+    child.kill("SIGTERM");
+  });
+}
+
+// ---- traffic --------------------------------------------------------------------------------
+
+/**
+ * @typedef {object} Phase
+ * @property {number[]} rtts ms
+ * @property {number} trips completed round trips
+ * @property {number} errors frames that were not the expected one
+ * @property {number} ms duration
+ * @property {number} cpuNs the relay's CPU over the phase
+ * @property {number[]} cpuByPid the same, per process (in the order of `Target.pids`)
+ */
+
+/**
+ * Wires the target's sockets: the Iota answers every frame to its sender at once; a client's
+ * frame completes the oldest round trip of its lane (frames on a lane arrive in order, SPEC §4).
+ * `onTrip(lane)` is told of every completed round trip.
+ * @param {Target} target
+ */
+function wire(target) {
+  const lanes = target.clients.map(() => /** @type {number[]} */ ([]));
+  const heads = lanes.map(() => 0);
+  /** @type {{ onTrip: (lane: number, rtt: number) => void, errors: number }} */
+  const state = { onTrip: () => {}, errors: 0 };
+  const laneOf = new Map(target.userIds.map((id, lane) => [id, lane]));
+  target.iota.stream((text) => {
+    const frame = JSON.parse(text);
+    if (frame.type !== "bench" || !laneOf.has(frame.sender_id)) {
+      state.errors++;
+      return;
+    }
+    target.iota.send(`{"id":"${frame.id}","type":"bench","receiver_id":"${frame.sender_id}","data":{"pad":"${pad}"}}`);
+  });
+  target.clients.forEach((client, lane) => {
+    client.stream((text) => {
+      const sentAt = lanes[lane]?.[heads[lane] ?? 0];
+      if (!text.includes('"type":"bench"') || sentAt === undefined) {
+        state.errors++;
+        return;
+      }
+      heads[lane] = (heads[lane] ?? 0) + 1;
+      state.onTrip(lane, performance.now() - sentAt);
+    });
+  });
+  return {
+    state,
+    /** @param {number} lane */
+    send(lane) {
+      lanes[lane]?.push(performance.now());
+      target.clients[lane]?.send(`{"id":"${uuid()}","type":"bench","data":{"pad":"${pad}"}}`);
+    },
+    outstanding() {
+      return lanes.reduce((sum, lane, index) => sum + lane.length - (heads[index] ?? 0), 0);
+    },
+  };
+}
+
+/**
+ * Runs `drive` until `done()` says so, measuring the relay's CPU and every round trip.
+ * @param {Target} target @param {ReturnType<typeof wire>} wired
+ * @param {(phase: { rtts: number[], trips: number, send: (lane: number) => void, finish: () => void }) => { onTrip: (lane: number, rtt: number) => void, start: () => void }} drive
+ * @returns {Promise<Phase>}
+ */
+function phase(target, wired, drive) {
+  return new Promise((resolve) => {
+    /** @type {number[]} */
+    const rtts = [];
+    const errorsBefore = wired.state.errors;
+    const cpuBefore = target.pids.map(cpuNs);
+    const start = performance.now();
+    let finished = false;
+    const handle = {
+      rtts,
+      trips: 0,
+      send: wired.send,
+      finish() {
+        if (finished) return;
+        finished = true;
+        wired.state.onTrip = () => {};
+        const cpuByPid = target.pids.map((pid, i) => cpuNs(pid) - (cpuBefore[i] ?? 0));
+        const cpu = cpuByPid.reduce((sum, ns) => sum + ns, 0);
+        resolve({ rtts, trips: handle.trips, errors: wired.state.errors - errorsBefore, ms: performance.now() - start, cpuNs: cpu, cpuByPid });
+      },
+    };
+    const driver = drive(handle);
+    wired.state.onTrip = (/** @type {number} */ lane, /** @type {number} */ rtt) => {
+      rtts.push(rtt);
+      handle.trips++;
+      driver.onTrip(lane, rtt);
+    };
+    driver.start();
+  });
+}
+
+/** Waits until nothing is in flight (a phase that ended at its time limit leaves some). */
+async function drain(/** @type {ReturnType<typeof wire>} */ wired) {
+  const until = performance.now() + 5_000;
+  while (wired.outstanding() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** One round trip in flight at a time. */
+function unloaded(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired) {
+  return phase(target, wired, (p) => ({
+    start: () => p.send(0),
+    onTrip: () => (p.trips >= SETTINGS.samples ? p.finish() : p.send(p.trips % target.clients.length)),
+  }));
+}
+
+/** BENCH_WINDOW round trips in flight for BENCH_PHASE_MS. */
+function closedLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired) {
+  return phase(target, wired, (p) => {
+    let stopping = false;
+    return {
+      start() {
+        setTimeout(() => {
+          stopping = true;
+        }, SETTINGS.phaseMs);
+        const perLane = Math.max(1, Math.floor(SETTINGS.window / target.clients.length));
+        for (let i = 0; i < perLane; i++) for (let lane = 0; lane < target.clients.length; lane++) p.send(lane);
+      },
+      onTrip(lane) {
+        if (!stopping) p.send(lane);
+        else if (wired.outstanding() === 0) p.finish();
+      },
+    };
+  });
+}
+
+/** `rate` round trips per second for BENCH_PHASE_MS, sent on a 5 ms tick whatever comes back. */
+function openLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired, /** @type {number} */ rate) {
+  return phase(target, wired, (p) => {
+    let sent = 0;
+    let lane = 0;
+    let done = false;
+    const total = Math.round((rate * SETTINGS.phaseMs) / 1000);
+    return {
+      start() {
+        const began = performance.now();
+        const tick = setInterval(() => {
+          const due = Math.min(total, Math.round(((performance.now() - began) * rate) / 1000));
+          for (; sent < due; sent++) {
+            p.send(lane);
+            lane = (lane + 1) % target.clients.length;
+          }
+          if (sent >= total) {
+            clearInterval(tick);
+            done = true;
+            setTimeout(() => p.finish(), 5_000).unref();
+          }
+        }, 5);
+      },
+      onTrip() {
+        if (done && wired.outstanding() === 0) p.finish();
+      },
+    };
+  });
+}
+
+// ---- statistics and the report --------------------------------------------------------------
+
+/** @param {number[]} values @param {number} q */
+function quantile(values, q) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN) : Number.NaN;
+}
+
+/** @param {number[]} values */
+const median = (values) => quantile(values, 0.5);
 /** @param {number} value @param {number} digits */
 const fixed = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits) : "-");
+
+/** CPU µs per relayed message: two per round trip. @param {Phase} p */
+const cpuPerMessage = (p) => p.cpuNs / 1000 / (2 * p.trips);
 
 /** @param {string[][]} rows */
 function table(rows) {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? "").length))) ?? [];
-  return rows
-    .map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join("  "))
-    .join("\n");
+  return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join("  ")).join("\n");
 }
 
-/** @param {{ latency: Result[], throughput: Result[] }} results */
-function report({ latency, throughput }) {
-  const baseLatency = latency[0] ? summary(latency[0]).p50 : Number.NaN;
-  const baseRate = throughput[0] ? summary(throughput[0]).perSecond : Number.NaN;
-  const wrangler = createRequire(import.meta.url)("wrangler/package.json").version;
+// ---- main -----------------------------------------------------------------------------------
 
-  console.log(
-    `\nOmikron relay benchmark: node ${process.version}, wrangler ${wrangler}, 127.0.0.1, ` +
-      `${SETTINGS.users} users with one device each, ${SETTINGS.payloadBytes}-byte payloads, rate limits lifted`,
-  );
-  console.log(`baseline: the runtime's "ping" → "pong" auto-response, p50 ${fixed(baseLatency, 3)} ms, ${fixed(baseRate, 0)} msg/s\n`);
-
-  const latencyRows = [["latency, one in flight", "p50 ×base", "p99 ×base", "p50 ms", "p99 ms", "n", "errors"]];
-  for (const result of latency) {
-    const { p50, p99 } = summary(result);
-    latencyRows.push([result.label, fixed(p50 / baseLatency, 2), fixed(p99 / baseLatency, 2), fixed(p50, 3), fixed(p99, 3), String(result.count), String(result.errors)]);
-  }
-  console.log(table(latencyRows));
-
-  const rateRows = [[`throughput, window ${SETTINGS.window}`, "msg/s", "×base", "p50 ×base", "p99 ×base", "p50 ms", "p99 ms", "n", "errors"]];
-  for (const result of throughput) {
-    const { p50, p99, perSecond } = summary(result);
-    rateRows.push([
-      result.label,
-      fixed(perSecond, 0),
-      fixed(perSecond / baseRate, 2),
-      fixed(p50 / baseLatency, 1),
-      fixed(p99 / baseLatency, 1),
-      fixed(p50, 2),
-      fixed(p99, 2),
-      String(result.count),
-      String(result.errors),
-    ]);
-  }
-  console.log(`\n${table(rateRows)}`);
-  for (const result of [...latency, ...throughput]) if (result.note) console.log(`note: ${result.label}: ${result.note}`);
-  console.log(
-    "\nRatios: latency as multiples of the baseline's one-in-flight p50; msg/s relative to the baseline's msg/s with the same window.",
-  );
-  return [...latency, ...throughput].every((result) => result.errors === 0);
-}
-
-// ---- main ---------------------------------------------------------------------------------
-
-/** @type {import("../test/e2e/harness.mjs").Relay | undefined} */
-let relay;
 const watchdog = setTimeout(() => {
-  console.error(`bench: still running after ${RUN_LIMIT_MS / 1000} s; stopping`);
-  setTimeout(() => process.exit(2), 5_000).unref();
-  void (relay ? relay.stop() : Promise.resolve()).finally(() => process.exit(2));
+  console.error(`bench: still running after ${RUN_LIMIT_MS / 60_000} min; stopping`);
+  process.exit(2);
 }, RUN_LIMIT_MS);
 watchdog.unref();
 
+/** @type {Target[]} */
+const targets = [];
 let exitCode = 0;
 try {
-  relay = await startRelay({ vars: VARS });
-  console.log(`server up in ${fixed((performance.now() - runStarted) / 1000, 1)} s at ${relay.httpUrl}; measuring...`);
-  const clean = report(await measure(relay));
-  if (!clean) {
-    console.error("bench: some replies were missing or unexpected (see the errors column)");
-    exitCode = 1;
+  const started = performance.now();
+  targets.push(await startHub(), await startFloor(), await startWsRelay());
+  const wrangler = createRequire(import.meta.url)("wrangler/package.json").version;
+  const workerd = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json"))("@cloudflare/workerd-linux-64/package.json").version;
+  console.log(
+    `relay benchmark: node ${process.version}, wrangler ${wrangler}, workerd ${workerd}, ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ` +
+      `load average ${loadavg().map((l) => l.toFixed(2)).join(" ")} at start`,
+  );
+  console.log(
+    `${SETTINGS.users} clients of one Iota, ${SETTINGS.payloadBytes}-byte payloads, window ${SETTINGS.window}, ${SETTINGS.phaseMs} ms phases, ` +
+      `${SETTINGS.rounds} rounds alternating hub, floor, ws; servers up in ${fixed((performance.now() - started) / 1000, 1)} s`,
+  );
+  for (const target of targets) console.log(`  ${target.name}: processes ${target.pids.join(", ")}, RSS ${target.pids.map((pid) => `${Math.round(memoryOf(pid).rssMiB)} MiB`).join(", ")}`);
+
+  const wired = new Map(targets.map((target) => [target, wire(target)]));
+  /** @type {Map<Target, { unloaded: Phase[], closed: Phase[], open: Phase[] }>} */
+  const results = new Map(targets.map((target) => [target, { unloaded: [], closed: [], open: [] }]));
+  // Warm every relay's code paths before anything counts.
+  for (const target of targets) {
+    const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
+    await closedLoop(target, w);
+    await drain(w);
+  }
+  let rate = SETTINGS.rate;
+  const rows = [["round", "relay", "RTT p50 ms", "p99 ms", "closed rt/s", "CPU µs/msg", "open rt/s", "open p50 ms", "open p99", "CPU µs/msg @rate", "per process", "errors"]];
+  for (let round = 1; round <= SETTINGS.rounds; round++) {
+    for (const phaseName of /** @type {const} */ (["unloaded", "closed", "open"])) {
+      if (phaseName === "open" && rate === 0) {
+        const closedRates = targets.map((t) => {
+          const c = results.get(t)?.closed.at(-1);
+          return c ? (1000 * c.trips) / c.ms : Number.POSITIVE_INFINITY;
+        });
+        rate = Math.max(100, Math.round(Math.min(...closedRates) / 2 / 100) * 100);
+        console.log(`open-loop rate: ${rate} round trips/s (${2 * rate} relayed messages/s) for every relay, half the slowest closed loop of round 1`);
+      }
+      for (const target of targets) {
+        const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
+        const result = phaseName === "unloaded" ? await unloaded(target, w) : phaseName === "closed" ? await closedLoop(target, w) : await openLoop(target, w, rate);
+        await drain(w);
+        results.get(target)?.[phaseName].push(result);
+      }
+    }
+    for (const target of targets) {
+      const r = /** @type {{ unloaded: Phase[], closed: Phase[], open: Phase[] }} */ (results.get(target));
+      const [u, c, o] = [r.unloaded.at(-1), r.closed.at(-1), r.open.at(-1)];
+      if (!u || !c || !o) continue;
+      rows.push([
+        String(round),
+        target.name,
+        fixed(median(u.rtts), 3),
+        fixed(quantile(u.rtts, 0.99), 3),
+        fixed((1000 * c.trips) / c.ms, 0),
+        fixed(cpuPerMessage(c), 1),
+        fixed((1000 * o.trips) / o.ms, 0),
+        fixed(median(o.rtts), 3),
+        fixed(quantile(o.rtts, 0.99), 3),
+        fixed(cpuPerMessage(o), 1),
+        o.cpuByPid.map((ns) => fixed(ns / 1000 / (2 * o.trips), 1)).join(" + "),
+        String(u.errors + c.errors + o.errors),
+      ]);
+      if (u.errors + c.errors + o.errors > 0) exitCode = 1;
+    }
+  }
+  console.log(`\nevery round (rt = round trip = 2 relayed messages; CPU of the relay's own processes from /proc)\n${table(rows)}`);
+
+  const [hub, floor, ws] = targets.map((t) => /** @type {{ unloaded: Phase[], closed: Phase[], open: Phase[] }} */ (results.get(t)));
+  if (hub && floor && ws) {
+    /** Per-round ratio, then the median over rounds: rounds alternate, so load drift cancels. @param {(p: Phase) => number} f @param {"unloaded" | "closed" | "open"} k @param {typeof hub} a */
+    const ratio = (f, k, a) => median(a[k].map((p, i) => f(p) / f(/** @type {Phase} */ (floor[k][i]))));
+    const rtt = (/** @type {Phase} */ p) => median(p.rtts);
+    const tput = (/** @type {Phase} */ p) => (1000 * p.trips) / p.ms;
+    const summary = [
+      ["median over rounds", "hub", "floor", "ws", "hub/floor", "ws/floor"],
+      ["unloaded RTT p50 ms", ...[hub, floor, ws].map((r) => fixed(median(r.unloaded.map(rtt)), 3)), fixed(ratio(rtt, "unloaded", hub), 2), fixed(ratio(rtt, "unloaded", ws), 2)],
+      ["closed-loop round trips/s", ...[hub, floor, ws].map((r) => fixed(median(r.closed.map(tput)), 0)), fixed(ratio(tput, "closed", hub), 2), fixed(ratio(tput, "closed", ws), 2)],
+      ["closed-loop CPU µs/msg", ...[hub, floor, ws].map((r) => fixed(median(r.closed.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "closed", hub), 2), fixed(ratio(cpuPerMessage, "closed", ws), 2)],
+      [`CPU µs/msg at ${rate} rt/s`, ...[hub, floor, ws].map((r) => fixed(median(r.open.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "open", hub), 2), fixed(ratio(cpuPerMessage, "open", ws), 2)],
+      [`RTT p50 ms at ${rate} rt/s`, ...[hub, floor, ws].map((r) => fixed(median(r.open.map(rtt)), 3)), fixed(ratio(rtt, "open", hub), 2), fixed(ratio(rtt, "open", ws), 2)],
+    ];
+    console.log(`\n${table(summary)}`);
+    console.log(`\nload average ${loadavg().map((l) => l.toFixed(2)).join(" ")} at the end`);
   }
 } catch (error) {
   console.error("bench failed:", error);
-  if (relay) console.error(`last relay log lines:\n${relay.logs.slice(-20).join("\n")}`);
   exitCode = 1;
 } finally {
-  await relay?.stop();
+  for (const target of targets) await target.stop().catch(() => {});
   clearTimeout(watchdog);
 }
-console.log(`total ${fixed((performance.now() - runStarted) / 1000, 1)} s`);
 process.exit(exitCode);
