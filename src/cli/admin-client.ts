@@ -54,7 +54,7 @@ export class AdminClient {
     } catch {
       // Not JSON (a proxy's page, say): reported below as an unexpected reply.
     }
-    if (!response.ok) throw failure(response, json, `${method} ${path}`);
+    if (!response.ok) throw failure(response, json, `${method} /admin${path}`);
     if (schema === null) return { status: response.status, body: undefined as z.infer<S> };
     const parsed = schema.safeParse(json);
     if (!parsed.success) {

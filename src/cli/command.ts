@@ -34,13 +34,18 @@ export const COMMON_OPTIONS = {
   help: { type: "boolean", short: "h", description: "show this help" },
 } as const satisfies Options;
 
-/** The options of every command that talks to a relay. */
-export const RELAY_OPTIONS = {
+/** The option of every command that talks to a relay. */
+export const URL_OPTIONS = {
   url: {
     type: "string",
     value: "<url>",
     description: "the relay's base URL (default: $OMIKRON_URL, else http://localhost:8787)",
   },
+} as const satisfies Options;
+
+/** The options of every command that uses the admin API. */
+export const ADMIN_OPTIONS = {
+  ...URL_OPTIONS,
   token: {
     type: "string",
     value: "<token>",
@@ -49,7 +54,7 @@ export const RELAY_OPTIONS = {
 } as const satisfies Options;
 
 export interface Context<O extends Options> {
-  values: Values<O> & Values<typeof COMMON_OPTIONS> & Values<typeof RELAY_OPTIONS>;
+  values: Values<O> & Values<typeof COMMON_OPTIONS> & Values<typeof ADMIN_OPTIONS>;
   /** Positional arguments by name; optional ones may be undefined. */
   args: Record<string, string | undefined>;
   io: Io;
@@ -68,8 +73,8 @@ export interface Command<O extends Options = Options> {
   details?: string;
   args: readonly ArgDef[];
   options: O;
-  /** Whether the command talks to a relay (and so takes --url and --token). */
-  relay: boolean;
+  /** What the command talks to: the admin API (--url, --token), a relay's sockets (--url), nothing. */
+  relay: "admin" | "socket" | "none";
   run(context: Context<O>): Promise<number>;
 }
 
@@ -79,7 +84,8 @@ export function defineCommand<const O extends Options>(command: Command<O>): Com
 }
 
 function allOptions(command: Command): Options {
-  return { ...command.options, ...(command.relay ? RELAY_OPTIONS : {}), ...COMMON_OPTIONS };
+  const relay = { admin: ADMIN_OPTIONS, socket: URL_OPTIONS, none: {} }[command.relay];
+  return { ...command.options, ...relay, ...COMMON_OPTIONS };
 }
 
 export interface Parsed {

@@ -1,6 +1,7 @@
-/** The record commands (`iota`, `user`) against a real local relay: output, --json and exit codes. */
+/** The admin commands (records, listings, presence, calls) against a real local relay: output, --json and exit codes. */
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectClient, connectIota, joinCall } from "../../src/peer/index.ts";
 import { type LocalRelay, envOf, run, startLocalRelay, uuid } from "./support.ts";
 
 let relay: LocalRelay;
@@ -117,5 +118,83 @@ describe("exit codes", () => {
     expect(child.status).toBe(1);
     expect(child.stdout).toBe("");
     expect(JSON.parse(child.stderr)).toMatchObject({ error: "not_found" });
+  });
+});
+
+describe("listings", () => {
+  it("pages through Iotas with --limit and --cursor, or all of them with --all, in id order", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push(((await run(["iota", "add", "--json"], { env })).json() as { iota_id: string }).iota_id);
+    const all = (await run(["iota", "ls", "--all", "--limit", "2", "--json"], { env })).json() as {
+      iotas: { iota_id: string; users: number }[];
+      next_cursor: string | null;
+    };
+    const listed = all.iotas.map((iota) => iota.iota_id);
+    expect(all.next_cursor).toBeNull();
+    expect(listed).toEqual([...listed].sort());
+    expect(listed).toEqual(expect.arrayContaining(ids));
+
+    const first = (await run(["iota", "ls", "--limit", "2", "--json"], { env })).json() as typeof all;
+    expect(first.iotas).toEqual(all.iotas.slice(0, 2));
+    expect(first.next_cursor).toEqual(expect.any(String));
+    const second = (await run(["iota", "ls", "--limit", "2", "--cursor", first.next_cursor ?? "", "--json"], { env })).json() as typeof all;
+    expect(second.iotas).toEqual(all.iotas.slice(2, 4));
+    const human = await run(["iota", "ls", "--limit", "2"], { env });
+    expect(human.stdout.at(-1)).toBe(`more: --cursor ${first.next_cursor} (or --all)`);
+  });
+
+  it("lists the users of one Iota with --iota", async () => {
+    const iotaId = ((await run(["iota", "add", "--json"], { env })).json() as { iota_id: string }).iota_id;
+    const users: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      users.push(((await run(["user", "add", "--iota", iotaId, "--json"], { env })).json() as { user_id: string }).user_id);
+    }
+    const page = (await run(["user", "ls", "--iota", iotaId, "--limit", "2", "--all", "--json"], { env })).json();
+    expect(page).toEqual({ users: users.sort().map((user_id) => ({ user_id, iota_id: iotaId })), next_cursor: null });
+    expect((await run(["iota", "ls", "--all", "--json"], { env })).json()).toMatchObject({
+      iotas: expect.arrayContaining([{ iota_id: iotaId, users: 3 }]),
+    });
+  });
+});
+
+describe("presence and calls", () => {
+  it("shows an Iota offline, then online with its connected user and sockets", async () => {
+    const iota = (await run(["iota", "add", "--json"], { env })).json() as { iota_id: string; private_key_hash: string };
+    const user = (await run(["user", "add", "--iota", iota.iota_id, "--json"], { env })).json() as { user_id: string; private_key_hash: string };
+    expect((await run(["presence", iota.iota_id, "--json"], { env })).json()).toEqual({
+      iota_id: iota.iota_id,
+      iota_online: false,
+      users_online: [],
+      client_sockets: 0,
+    });
+    const hub = await connectIota({ url: relay.url, iotaId: iota.iota_id, userIds: [user.user_id], privateKeyHash: iota.private_key_hash, reconnect: false });
+    const client = await connectClient({ url: relay.url, iotaId: iota.iota_id, userId: user.user_id, privateKeyHash: user.private_key_hash, reconnect: false });
+    try {
+      const online = await run(["presence", iota.iota_id], { env });
+      expect(online.code).toBe(0);
+      expect(online.stdout).toEqual([`iota ${iota.iota_id}: online`, `users online: ${user.user_id}`, "client sockets: 1"]);
+    } finally {
+      await client.close();
+      await hub.close();
+    }
+  });
+
+  it("shows a call's members and states, and answers exit 1 for a call nobody is in", async () => {
+    const callId = uuid();
+    const empty = await run(["call", "show", callId, "--json"], { env });
+    expect(empty.code).toBe(1);
+    expect(JSON.parse(empty.stderr[0] ?? "")).toMatchObject({ error: "not_found" });
+
+    const iota = (await run(["iota", "add", "--json"], { env })).json() as { iota_id: string };
+    const user = (await run(["user", "add", "--iota", iota.iota_id, "--json"], { env })).json() as { user_id: string; private_key_hash: string };
+    const member = await joinCall({ url: relay.url, callId, userId: user.user_id, privateKeyHash: user.private_key_hash, callState: "muted", userState: "dnd", reconnect: false });
+    try {
+      expect((await run(["call", "show", callId.toUpperCase(), "--json"], { env })).json()).toEqual({
+        call_id: callId,
+        members: { [user.user_id]: { call_state: "muted", user_state: "dnd" } },
+      });
+    } finally {
+      await member.close();
+    }
   });
 });

@@ -1,5 +1,7 @@
 /** Every command of the CLI, in the order `omikron --help` lists them. */
 import type { Command } from "../command.ts";
+import { connectCallCommand, connectClientCommand, connectIotaCommand } from "./connect.ts";
+import { demo } from "./demo.ts";
 import { iotaAdd, iotaLs, iotaRm, iotaShow } from "./iota.ts";
 import { keygen } from "./keygen.ts";
 import { callShow, presence } from "./presence.ts";
@@ -17,4 +19,8 @@ export const COMMANDS: readonly Command[] = [
   presence,
   callShow,
   keygen,
+  connectIotaCommand,
+  connectClientCommand,
+  connectCallCommand,
+  demo,
 ];

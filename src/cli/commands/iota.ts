@@ -18,7 +18,7 @@ export const iotaAdd = defineCommand({
   ].join("\n"),
   args: [{ name: "iota_id", description: "the Iota's UUID (default: a new one)", optional: true }],
   options: CREDENTIAL_OPTIONS,
-  relay: true,
+  relay: "admin",
   async run({ values, args, admin, out }) {
     const id = args.iota_id === undefined ? randomUUID() : directoryId("<iota_id>", args.iota_id);
     const key = await credential(values, true);
@@ -40,7 +40,7 @@ export const iotaShow = defineCommand({
   summary: "Show an Iota and the users it owns.",
   args: [{ name: "iota_id", description: "the Iota's UUID" }],
   options: {},
-  relay: true,
+  relay: "admin",
   async run({ args, admin, out }) {
     const id = directoryId("<iota_id>", args.iota_id);
     const { body } = await admin().request("GET", `/iotas/${id}`, IotaRecordSchema);
@@ -54,7 +54,7 @@ export const iotaRm = defineCommand({
   summary: "Remove an Iota: closes its socket and its users' client sockets (4003). Its users stay, owned by nobody.",
   args: [{ name: "iota_id", description: "the Iota's UUID" }],
   options: {},
-  relay: true,
+  relay: "admin",
   async run({ args, admin, out }) {
     const id = directoryId("<iota_id>", args.iota_id);
     await admin().request("DELETE", `/iotas/${id}`, null);
@@ -68,7 +68,7 @@ export const iotaLs = defineCommand({
   summary: "List Iotas in id order, with how many users each owns.",
   args: [],
   options: LIST_OPTIONS,
-  relay: true,
+  relay: "admin",
   async run({ values, admin, out }) {
     const client = admin();
     const page = await list(values, async (query) => {

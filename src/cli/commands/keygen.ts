@@ -15,7 +15,7 @@ export const keygen = defineCommand({
   options: {
     "private-key": { type: "string", value: "<text>", description: "derive the hash of this key instead of drawing one" },
   },
-  relay: false,
+  relay: "none",
   async run({ values, out }) {
     if (values["private-key"] === "") throw usageError("--private-key: must not be empty");
     const privateKey = values["private-key"] ?? newPrivateKey();

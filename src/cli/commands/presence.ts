@@ -9,7 +9,7 @@ export const presence = defineCommand({
   summary: "Show whether an Iota is connected, which of its users are online, and how many client sockets its hub holds.",
   args: [{ name: "iota_id", description: "the Iota's UUID" }],
   options: {},
-  relay: true,
+  relay: "admin",
   async run({ args, admin, out }) {
     const id = directoryId("<iota_id>", args.iota_id);
     const { body } = await admin().request("GET", `/iotas/${id}/presence`, PresenceSchema);
@@ -27,7 +27,7 @@ export const callShow = defineCommand({
   summary: "Show the members of a call and their call and user states. Exit 1 when nobody is in it.",
   args: [{ name: "call_id", description: "the call's UUID" }],
   options: {},
-  relay: true,
+  relay: "admin",
   async run({ args, admin, out }) {
     const id = anyId("<call_id>", args.call_id);
     try {

@@ -21,7 +21,7 @@ export const userAdd = defineCommand({
     iota: { type: "string", value: "<iota_id>", description: "the Iota that owns the user (required)" },
     ...CREDENTIAL_OPTIONS,
   },
-  relay: true,
+  relay: "admin",
   async run({ values, args, admin, out }) {
     const id = args.user_id === undefined ? randomUUID() : directoryId("<user_id>", args.user_id);
     const iotaId = directoryId("--iota", values.iota);
@@ -46,7 +46,7 @@ export const userShow = defineCommand({
   summary: "Show a user and the Iota that owns it.",
   args: [{ name: "user_id", description: "the user's UUID" }],
   options: {},
-  relay: true,
+  relay: "admin",
   async run({ args, admin, out }) {
     const id = directoryId("<user_id>", args.user_id);
     const { body } = await admin().request("GET", `/users/${id}`, UserRecordSchema);
@@ -60,7 +60,7 @@ export const userRm = defineCommand({
   summary: "Remove a user: closes its client and call sockets (4003).",
   args: [{ name: "user_id", description: "the user's UUID" }],
   options: {},
-  relay: true,
+  relay: "admin",
   async run({ args, admin, out }) {
     const id = directoryId("<user_id>", args.user_id);
     await admin().request("DELETE", `/users/${id}`, null);
@@ -77,7 +77,7 @@ export const userLs = defineCommand({
     iota: { type: "string", value: "<iota_id>", description: "only the users of this Iota" },
     ...LIST_OPTIONS,
   },
-  relay: true,
+  relay: "admin",
   async run({ values, admin, out }) {
     const iotaId = values.iota === undefined ? undefined : directoryId("--iota", values.iota);
     const client = admin();
