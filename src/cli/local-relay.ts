@@ -1,7 +1,8 @@
 /**
  * A throw-away local Omikron for the demo and the CLI's tests: wrangler's dev server in this
  * process, offline, on a free port of 127.0.0.1, with its own persistence directory (removed
- * on stop) and a fresh admin token passed as a binding, so a fresh clone needs no .dev.vars.
+ * on stop), and every var of wrangler.toml and a fresh admin token passed as bindings, so a
+ * fresh clone needs no .dev.vars and a developer's .dev.vars changes nothing.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,6 +10,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyOfflineEnv } from "../../.ci/offline-env.mjs";
+import { wranglerVars } from "../../.ci/wrangler-vars.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -29,11 +31,14 @@ export async function startLocalRelay(): Promise<LocalRelay> {
   const { unstable_startWorker } = await import("wrangler");
   const persist = await mkdtemp(join(tmpdir(), "omikron-local-"));
   const logs: string[] = [];
+  const bindings: Record<string, { type: "plain_text" | "secret_text"; value: string }> = {};
+  for (const [name, value] of Object.entries(await wranglerVars())) bindings[name] = { type: "plain_text", value };
+  bindings.ADMIN_TOKEN = { type: "secret_text", value: adminToken };
   let worker: Awaited<ReturnType<typeof unstable_startWorker>> | undefined;
   try {
     worker = await unstable_startWorker({
       config: join(ROOT, "wrangler.toml"),
-      bindings: { ADMIN_TOKEN: { type: "secret_text", value: adminToken } },
+      bindings,
       dev: {
         server: { hostname: "127.0.0.1", port: 0 },
         inspector: false,
