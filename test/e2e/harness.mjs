@@ -59,7 +59,8 @@ export function keyHash() {
 /**
  * Starts the Worker from wrangler.toml on a free port of 127.0.0.1. The caller must call
  * `stop()`; if starting fails half-way, what was started is stopped here.
- * @param {{ adminToken?: string, vars?: Record<string, string> }} [options]
+ * `entrypoint` replaces wrangler.toml's `main` (the storm benchmark counts calls with its own).
+ * @param {{ adminToken?: string, vars?: Record<string, string>, entrypoint?: string }} [options]
  * @returns {Promise<Relay>}
  */
 export async function startRelay(options = {}) {
@@ -80,6 +81,7 @@ export async function startRelay(options = {}) {
   try {
     worker = await unstable_startWorker({
       config: join(ROOT, "wrangler.toml"),
+      ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}),
       bindings,
       dev: {
         server: { hostname: "127.0.0.1", port: 0 },
