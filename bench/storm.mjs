@@ -103,6 +103,7 @@ async function main() {
   try {
     console.log(`storm: ${sockets} client sockets over ${hubs} hubs (+${hubs} Iotas), ${callMembers} call members in calls of ${callSize}`);
     const provisionStarted = performance.now();
+    /** @type {import("../test/e2e/harness.mjs").Iota[]} */
     const iotas = [];
     for (let i = 0; i < hubs; i++) iotas.push(await relay.createIota());
     /** @type {import("../test/e2e/harness.mjs").User[]} */
