@@ -58,8 +58,9 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       io.stdout(overview(group, prefix));
       return next === undefined ? EXIT.usage : EXIT.ok;
     }
+    const help = ["omikron", ...prefix, "--help"].join(" ");
     new Output(io, wantsJson).error(
-      new CliError(EXIT.usage, "usage", `unknown command ${JSON.stringify([...prefix, next].join(" "))}; see omikron ${prefix.join(" ")} --help`.replace("  ", " ")),
+      new CliError(EXIT.usage, "usage", `unknown command ${JSON.stringify([...prefix, next].join(" "))}; see ${help}`),
     );
     return EXIT.usage;
   }

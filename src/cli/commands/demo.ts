@@ -8,7 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { CallMembersSchema, IotaRecordSchema, PresenceSchema, UserRecordSchema } from "../../admin/schemas.ts";
-import { type Frame, OMIKRON_ID, type OutboundFrame, type Peer, connectClient, connectIota, joinCall } from "../../peer/index.ts";
+import { type Frame, OMIKRON_ID, type OutboundFrame, type Peer, PeerError, connectClient, connectIota, joinCall } from "../../peer/index.ts";
 import { AdminClient } from "../admin-client.ts";
 import { defineCommand } from "../command.ts";
 import { CliError, EXIT } from "../exit.ts";
@@ -31,7 +31,7 @@ class DemoFailure extends CliError {
   }
 }
 
-function expect(condition: boolean, what: string): void {
+function ensure(condition: boolean, what: string): void {
   if (!condition) throw new DemoFailure(what);
 }
 
@@ -148,6 +148,10 @@ export const demo = defineCommand({
     const created: string[] = [];
     try {
       return await play(client, conversation, peers, created, out);
+    } catch (error) {
+      // A refused identification or a dropped socket is the demo failing, not the CLI.
+      if (error instanceof PeerError) throw new DemoFailure(error.message);
+      throw error;
     } finally {
       await Promise.all(peers.map((peer) => peer.close().catch(() => undefined)));
       // Against a relay the demo did not start, leave it as it was found.
@@ -183,7 +187,7 @@ async function play(admin: AdminClient, talk: Conversation, peers: Peer[], creat
   const iota = await connectIota({ url, iotaId: ids.iota, userIds: [ids.alice, ids.bob], privateKeyHash: hashes.iota, reconnect: false });
   peers.push(iota);
   talk.watch("iota", iota, "client -> iota");
-  expect(iota.acceptedUserIds.length === 2, "the Iota's users were not both accepted");
+  ensure(iota.acceptedUserIds.length === 2, "the Iota's users were not both accepted");
   // The Iota's own logic: a message_send is confirmed to its sender and delivered to its receiver.
   iota.on("message", (frame) => {
     if (frame.type !== "message_send" || frame.sender_id === undefined) return;
@@ -211,21 +215,21 @@ async function play(admin: AdminClient, talk: Conversation, peers: Peer[], creat
     const id = talk.send(from, sender, { type: "message_send", data: { to: ids[to], text } });
     await talk.next(from, "message_send_response", (frame) => frame.id === id);
     const delivered = await talk.next(to, "message_receive", (frame) => frame.data?.from === ids[from]);
-    expect(delivered.data?.text === text, `${to} received ${JSON.stringify(delivered.data?.text)} instead of ${JSON.stringify(text)}`);
+    ensure(delivered.data?.text === text, `${to} received ${JSON.stringify(delivered.data?.text)} instead of ${JSON.stringify(text)}`);
   }
 
   talk.step("pings: the Omikron answers them itself");
   talk.send("iota", iota, { type: "ping", data: { last_ping: 12 } });
   const iotaPong = await talk.next("iota", "pong");
-  expect(Object.keys((iotaPong.data?.user_ping as object | undefined) ?? {}).length === 2, "the Iota's pong did not list both online users");
+  ensure(Object.keys((iotaPong.data?.user_ping as object | undefined) ?? {}).length === 2, "the Iota's pong did not list both online users");
   talk.send("alice", alice, { type: "ping", data: { last_ping: 30 } });
   const alicePong = await talk.next("alice", "pong");
-  expect(alicePong.data?.last_ping === 12, "alice's pong did not carry the Iota's last ping");
+  ensure(alicePong.data?.last_ping === 12, "alice's pong did not carry the Iota's last ping");
 
   talk.step("presence through the admin API");
   const presence = (await admin.request("GET", `/iotas/${ids.iota}/presence`, PresenceSchema)).body;
   talk.info({ admin: "GET /admin/iotas/:iota_id/presence", body: presence }, `GET /admin/iotas/iota/presence -> ${JSON.stringify(presence)}`);
-  expect(presence.iota_online && presence.users_online.length === 2 && presence.client_sockets === 2, "presence did not show the Iota and both users online");
+  ensure(presence.iota_online && presence.users_online.length === 2 && presence.client_sockets === 2, "presence did not show the Iota and both users online");
 
   talk.step("alice and bob join a call");
   const aliceCall = await joinCall({ url, callId: ids.call, userId: ids.alice, privateKeyHash: hashes.alice, reconnect: false });
@@ -243,7 +247,7 @@ async function play(admin: AdminClient, talk: Conversation, peers: Peer[], creat
   await talk.next("alice/call", "client_changed", (frame) => frame.data?.user_id === ids.bob && frame.data?.call_state === "active");
   const call = (await admin.request("GET", `/calls/${ids.call}`, CallMembersSchema)).body;
   talk.info({ admin: "GET /admin/calls/:call_id", body: call }, `GET /admin/calls/call -> ${JSON.stringify(call)}`);
-  expect(Object.keys(call.members).length === 2, "the call did not show two members");
+  ensure(Object.keys(call.members).length === 2, "the call did not show two members");
 
   talk.step("everyone leaves");
   await bobCall.close();
