@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { type JoinVerdict, userRecordOf } from "./directory";
 import { jsonError } from "./http-error";
-import type { RateSettings } from "./limits";
+import { type RateSettings, peerRateSettings } from "./limits";
 import { type LogFields, log } from "./log";
 import { OMIKRON_ID, frame, keyHashSchema, normalizeId, parseLastPing, withSenderId } from "./protocol";
 import { type BaseAttachment, CLOSE, type Inbound, SocketHost } from "./socket-host";
@@ -103,8 +103,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
   }
 
   protected rateSettings(): RateSettings {
-    const { config } = this;
-    return { perSecond: config.RATE_LIMIT_PER_SEC, burst: config.RATE_LIMIT_BURST, closeAfterMs: config.RATE_LIMIT_CLOSE_AFTER_MS };
+    return peerRateSettings(this.config);
   }
 
   protected logFields(attachment: CallAttachment): LogFields {
@@ -197,6 +196,10 @@ export class CallRoom extends SocketHost<CallAttachment> {
     }
     if (envelope.type === "client_changed") return this.changeState(ws, attachment, userId, envelope.id, inbound.data);
     if (envelope.receiver_id === undefined) {
+      // One frame in, one copy out per other member: its arrival paid for one copy, the
+      // sender's byte bucket pays for the rest (SPEC §9 r2), so it cannot fan out unbounded.
+      const copies = this.members.size - 1;
+      if (copies > 1 && !this.spend(ws, attachment, (copies - 1) * this.sizeOf(inbound.text), envelope.id)) return;
       this.toOthers(userId, withSenderId(inbound, userId));
       return;
     }

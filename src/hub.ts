@@ -7,7 +7,7 @@ import { credentialMatches } from "./credentials";
 import { type Applied, HubStore, type HubRecords, NO_CREDENTIAL, type Owner, controlOf, userRecordOf } from "./directory";
 import type { Env } from "./env";
 import { jsonError } from "./http-error";
-import type { RateSettings } from "./limits";
+import { type RateSettings, iotaRateSettings, peerRateSettings } from "./limits";
 import { type LogFields, log } from "./log";
 import {
   OMIKRON_ID,
@@ -149,10 +149,7 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   protected rateSettings(attachment: HubAttachment): RateSettings {
-    const { config } = this;
-    return attachment.role === "iota"
-      ? { perSecond: config.IOTA_RATE_LIMIT_PER_SEC, burst: config.IOTA_RATE_LIMIT_BURST, closeAfterMs: config.RATE_LIMIT_CLOSE_AFTER_MS }
-      : { perSecond: config.RATE_LIMIT_PER_SEC, burst: config.RATE_LIMIT_BURST, closeAfterMs: config.RATE_LIMIT_CLOSE_AFTER_MS };
+    return attachment.role === "iota" ? iotaRateSettings(this.config) : peerRateSettings(this.config);
   }
 
   protected logFields(attachment: HubAttachment): LogFields {

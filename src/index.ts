@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import { version } from "../package.json";
 import { admin } from "./admin";
+import { clientAddress } from "./client-address";
 import { ConfigError, configOf } from "./config";
 import type { Env } from "./env";
 import { jsonError } from "./http-error";
@@ -33,7 +34,7 @@ app.get("/", (c) => c.json({ name: "omikron", version, omikron_id: OMIKRON_ID, e
 
 app.get("/health", (c) => c.json({ ok: true }));
 
-app.get("/ws/:kind{iota|client|call}/:id", (c) => {
+app.get("/ws/:kind{iota|client|call}/:id", async (c) => {
   // Hono serves HEAD through GET routes; a WebSocket handshake is a GET only (RFC 6455 §4.1),
   // so a HEAD must not open a socket on the Durable Object.
   if (c.req.method !== "GET") return notFound();
@@ -42,6 +43,10 @@ app.get("/ws/:kind{iota|client|call}/:id", (c) => {
   if (c.req.header("Upgrade")?.toLowerCase() !== "websocket") {
     return jsonError(426, "upgrade_required", "this endpoint only accepts WebSocket upgrades");
   }
+  // Admission per client address (SPEC §3 r2), before any Durable Object is touched, so a
+  // flood of upgrades from one address costs no object anything.
+  const { success } = await c.env.UPGRADE_LIMITER.limit({ key: clientAddress(c.req.raw) });
+  if (!success) return jsonError(429, "too_many_upgrades", "too many WebSocket upgrades from this address; retry later");
   const kind = c.req.param("kind");
   const namespace = kind === "call" ? c.env.CALL_ROOM : c.env.HUB;
   // The object reads its role and id from the path, so hand it the lower-cased form.

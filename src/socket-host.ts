@@ -1,17 +1,19 @@
 /**
  * What the hub and the call room share: accepting hibernatable sockets, the identification
- * phase and its timeout alarm, size and rate limits, per-socket ordering, and the close
- * handshake. Each rule lives here once; the subclasses supply identification and routing.
+ * phase and its timeout alarm, the cap on unidentified sockets (oldest evicted), size, frame
+ * and byte limits, the idle timeout, per-socket ordering, and the close handshake. Each rule
+ * lives here once; the subclasses supply identification and routing.
  */
 import { DurableObject } from "cloudflare:workers";
 import { type Config, configOf } from "./config";
 import type { Env } from "./env";
 import { jsonError } from "./http-error";
-import { type RateSettings, RateLimiter, isOversize } from "./limits";
+import { type RateSettings, type RateVerdict, RateLimiter, frameBytes, isOversize } from "./limits";
 import { type LogFields, log } from "./log";
 import { type ErrorType, type InboundFrame, decode, errorFrame, isReservedType } from "./protocol";
 
 export const CLOSE = {
+  idle: 1001,
   policy: 1008,
   tooLarge: 1009,
   internalError: 1011,
@@ -37,6 +39,11 @@ export interface BaseAttachment {
    * it names the socket without saying anything about who is behind it.
    */
   conn: string;
+  /**
+   * When an identified socket last sent a frame, as last stored: it is rewritten at most once
+   * per quarter of IDLE_TIMEOUT_MS, so it may lag the last frame by that much (see `lastHeard`).
+   */
+  heardAt?: number;
 }
 
 /** A decoded, valid frame from an identified socket, with the text it arrived as. */
@@ -69,6 +76,12 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
   private readonly doomed = new WeakSet<WebSocket>();
   /** Counts revocations pushed by the directory; see `verified`. */
   private revocations = 0;
+  /** Live sockets and the unidentified ones among them; see `tracked`. */
+  private tracking: Tracking | null = null;
+  /** When the last frame of an identified socket arrived, exact for this wake. */
+  private readonly heard = new WeakMap<WebSocket, number>();
+  /** When the alarm next looks for idle sockets; unknown (null) after a wake. */
+  private nextIdleCheck: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -104,6 +117,7 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   /** Stores an attachment so it survives hibernation. */
   protected store(ws: WebSocket, attachment: A): void {
+    if (attachment.phase === "identified" || attachment.phase === "closed") this.leaveUnidentified(ws, attachment);
     this.attachments.set(ws, attachment);
     const { phase, ...rest } = attachment;
     ws.serializeAttachment({ ...rest, phase: phase === "attempting" ? "pending" : phase });
@@ -125,6 +139,32 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
 
   private leaving: WebSocket | null = null;
 
+  /** A socket that identified (or closed) is no longer counted as unidentified. */
+  private leaveUnidentified(ws: WebSocket, attachment: A): void {
+    const { waiting, attempting } = this.tracked;
+    const wasUnidentified = waiting.delete(ws) || attempting.delete(ws);
+    if (wasUnidentified && attachment.phase === "identified") {
+      const now = Date.now();
+      attachment.heardAt = now;
+      this.heard.set(ws, now);
+      this.scheduleIdleCheck(now).catch(() => log("internal_error", { error: "idle_alarm_failed", level: "error" }));
+    }
+  }
+
+  /**
+   * Forgets a departed socket. The last one takes the alarm with it: an object that never had
+   * an identified socket then keeps no storage at all (SPEC §4 r2), and no object is woken for
+   * sockets that are gone.
+   */
+  private untrack(ws: WebSocket): void {
+    const { live, waiting, attempting } = this.tracked;
+    waiting.delete(ws);
+    attempting.delete(ws);
+    if (!live.delete(ws) || live.size > 0) return;
+    this.nextIdleCheck = null;
+    this.ctx.storage.deleteAlarm().catch(() => log("internal_error", { error: "alarm_delete_failed", level: "error" }));
+  }
+
   /** Hands a departing socket to `leave()` exactly once. */
   private departNow(ws: WebSocket, attachment: A, notify: boolean): boolean {
     if (this.departed.has(ws) || attachment.phase === "closed") return false;
@@ -134,6 +174,7 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     } finally {
       this.leaving = null;
       this.departed.add(ws);
+      this.untrack(ws);
     }
     return true;
   }
@@ -144,18 +185,17 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     if (request.headers.get("Upgrade")?.toLowerCase() !== "websocket") {
       return jsonError(426, "upgrade_required", "expected a WebSocket upgrade");
     }
-    let unidentified = 0;
-    for (const [, attachment] of this.openSockets()) if (attachment.phase !== "identified") unidentified++;
-    if (unidentified >= this.config.MAX_UNIDENTIFIED_PER_OBJECT) {
-      return jsonError(429, "too_many_unidentified", "too many sockets waiting to identify; retry later");
-    }
     const deadline = Date.now() + this.config.IDENTIFY_TIMEOUT_MS;
     const admitted = this.admit(request, deadline);
     if (admitted instanceof Response) return admitted;
     // `A` is the subclass's attachment type; the one field it leaves out is added here.
     const attachment = { ...admitted, conn: crypto.randomUUID() } as A;
+    this.makeRoom();
     const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
     this.ctx.acceptWebSocket(server);
+    const tracked = this.tracked;
+    tracked.live.add(server);
+    tracked.waiting.add(server);
     this.store(server, attachment);
     const alarm = await this.ctx.storage.getAlarm();
     if (alarm === null || alarm > deadline) await this.ctx.storage.setAlarm(deadline);
@@ -163,18 +203,121 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  /** Closes unidentified sockets whose time is up (SPEC §4), then waits for the next deadline. */
+  /**
+   * Full of unidentified sockets (SPEC §4 r2): the oldest one waiting is closed 4008 so the
+   * newcomer gets in, and a flood of idle sockets cannot lock out a peer that identifies
+   * promptly. A socket whose attempt is under way is not waiting: it is left to finish, and
+   * leaves the unidentified set either way. O(1): `waiting` is kept in age order.
+   */
+  private makeRoom(): void {
+    const { waiting, attempting } = this.tracked;
+    if (waiting.size + attempting.size < this.config.MAX_UNIDENTIFIED_PER_OBJECT) return;
+    const oldest = waiting.values().next();
+    if (!oldest.done) this.drop(oldest.value, CLOSE.identifyTimeout, "too many unidentified sockets");
+  }
+
+  /**
+   * The alarm serves two deadlines: unidentified sockets whose time is up are closed 4008
+   * (SPEC §4), and at most once per half IDLE_TIMEOUT_MS identified sockets that have sent
+   * nothing for IDLE_TIMEOUT_MS are closed 1001 (SPEC §9 r2). It is set again only while
+   * there is a socket to wait for, so an object with none keeps no alarm.
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
+    const { waiting, attempting, live } = this.tracked;
     let next = Number.POSITIVE_INFINITY;
-    for (const [ws, attachment] of this.openSockets()) {
-      // An attempt under way is not timed out, but checked again later in case it never ends.
-      if (attachment.phase === "attempting") next = Math.min(next, now + this.config.IDENTIFY_TIMEOUT_MS);
-      if (attachment.phase !== "pending") continue;
-      if (attachment.deadline <= now) this.drop(ws, CLOSE.identifyTimeout, "identification timeout");
-      else next = Math.min(next, attachment.deadline);
+    // An attempt under way is not timed out, but checked again later in case it never ends.
+    if (attempting.size > 0) next = now + this.config.IDENTIFY_TIMEOUT_MS;
+    // `waiting` is in age order, so the deadlines come in order too.
+    for (const ws of waiting) {
+      const { deadline } = this.attachment(ws);
+      if (deadline > now) {
+        next = Math.min(next, deadline);
+        break;
+      }
+      this.drop(ws, CLOSE.identifyTimeout, "identification timeout");
+    }
+    const timeout = this.config.IDLE_TIMEOUT_MS;
+    if (timeout > 0 && live.size > waiting.size + attempting.size) {
+      if (this.nextIdleCheck === null || now >= this.nextIdleCheck) {
+        this.closeIdle(now, timeout);
+        this.nextIdleCheck = now + timeout / 2;
+      }
+      if (live.size > waiting.size + attempting.size) next = Math.min(next, this.nextIdleCheck);
     }
     if (next !== Number.POSITIVE_INFINITY) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** Closes identified sockets silent for `timeout` with 1001 "idle", telling the others. */
+  private closeIdle(now: number, timeout: number): void {
+    const { live } = this.tracked;
+    for (const ws of [...live]) {
+      const attachment = this.attachment(ws);
+      if (attachment.phase === "identified" && now - this.lastHeard(ws, attachment, timeout) >= timeout) {
+        this.drop(ws, CLOSE.idle, "idle");
+      }
+    }
+  }
+
+  /**
+   * The latest moment the socket may have sent something: a frame seen in this wake, else the
+   * stored time plus the most it may lag; or the runtime's last auto-answered `ping`
+   * keep-alive, which counts as traffic but never woke the object (SPEC §6, §9 r2). Erring
+   * late means a socket is never closed before it has really been silent for the timeout.
+   */
+  private lastHeard(ws: WebSocket, attachment: A, timeout: number): number {
+    const frame = this.heard.get(ws) ?? (attachment.heardAt ?? Date.now()) + timeout / 4;
+    const keepAlive = this.ctx.getWebSocketAutoResponseTimestamp(ws)?.getTime() ?? 0;
+    return Math.max(frame, keepAlive);
+  }
+
+  /** Records an identified socket's frame; stored at most once per quarter of the timeout. */
+  private noteHeard(ws: WebSocket, attachment: A, now: number): void {
+    const timeout = this.config.IDLE_TIMEOUT_MS;
+    if (timeout === 0) return;
+    this.heard.set(ws, now);
+    if (now - (attachment.heardAt ?? 0) >= timeout / 4) {
+      attachment.heardAt = now;
+      this.store(ws, attachment);
+    }
+  }
+
+  /** Makes sure the alarm looks for idle sockets within half the timeout (SPEC §9 r2). */
+  private async scheduleIdleCheck(now: number): Promise<void> {
+    const timeout = this.config.IDLE_TIMEOUT_MS;
+    if (timeout === 0 || (this.nextIdleCheck !== null && this.nextIdleCheck > now)) return;
+    const at = now + timeout / 2;
+    this.nextIdleCheck = at;
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm > at) await this.ctx.storage.setAlarm(at);
+  }
+
+  /**
+   * Live sockets, and the unidentified ones in age order, rebuilt from the sockets and their
+   * attachments once per wake; after that every upgrade, identification and departure keeps
+   * them up to date in O(1), so nothing walks every socket per upgrade (SPEC §12).
+   */
+  private get tracked(): Tracking {
+    if (!this.tracking) {
+      const tracking: Tracking = { live: new Set(), waiting: new Set(), attempting: new Set() };
+      const pending: [WebSocket, number][] = [];
+      for (const [ws, attachment] of this.openSockets()) {
+        if (ws === this.leaving) continue;
+        tracking.live.add(ws);
+        if (attachment.phase === "pending") pending.push([ws, attachment.deadline]);
+        else if (attachment.phase === "attempting") tracking.attempting.add(ws);
+      }
+      pending.sort((a, b) => a[1] - b[1]);
+      for (const [ws] of pending) tracking.waiting.add(ws);
+      this.tracking = tracking;
+    }
+    return this.tracking;
+  }
+
+  /** Marks the socket's identification attempt as under way: it waits no more (see `makeRoom`). */
+  private beginAttempt(ws: WebSocket): void {
+    const { waiting, attempting } = this.tracked;
+    if (waiting.delete(ws)) attempting.add(ws);
   }
 
   // ---- frames --------------------------------------------------------------------------
@@ -195,13 +338,15 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
       });
       return;
     }
-    const verdict = this.limiter(ws, attachment).take(Date.now());
+    const now = Date.now();
+    if (attachment.phase === "identified") this.noteHeard(ws, attachment, now);
+    const verdict = this.limiter(ws, attachment).take(now, message);
     if (verdict === "pass") {
       // The common case, nothing of this socket waiting: handled at once, with no closure or
       // Promise unless the handling itself waits (then later frames queue behind it).
       if (this.queues.has(ws)) this.enqueue(ws, () => this.handleQueued(ws, message));
       else this.handleNow(ws, attachment, message);
-    } else if (verdict === "close" && attachment.phase !== "pending") {
+    } else if (verdict === "close") {
       this.doomed.add(ws);
       this.enqueue(ws, () => this.drop(ws, CLOSE.policy, "rate limit exceeded"));
     } else if (verdict === "reject") {
@@ -218,6 +363,29 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     const id = decoded ? (decoded.ok ? decoded.envelope.id : decoded.id) : undefined;
     this.sendFrame(ws, errorFrame("error_rate_limited", id, "rate limit exceeded; message dropped"));
     log("error_reply", { ...this.logFields(attachment), error: "error_rate_limited", level: "warn" });
+  }
+
+  /**
+   * Charges the byte bucket for what a frame costs beyond its arrival: a call broadcast
+   * counts once per receiver (SPEC §9 r2). Answers whether the frame may go; when it may not,
+   * the episode rules apply as for an arriving frame (answer the first, close on a flood).
+   */
+  protected spend(ws: WebSocket, attachment: A, bytes: number, id: string | undefined): boolean {
+    if (bytes <= 0) return true;
+    const verdict: RateVerdict = this.limiter(ws, attachment).spend(Date.now(), bytes);
+    if (verdict === "pass") return true;
+    if (verdict === "reject") {
+      this.sendFrame(ws, errorFrame("error_rate_limited", id, "byte rate limit exceeded; message dropped"));
+      log("error_reply", { ...this.logFields(attachment), error: "error_rate_limited", level: "warn" });
+    } else if (verdict === "close") {
+      this.drop(ws, CLOSE.policy, "rate limit exceeded");
+    }
+    return false;
+  }
+
+  /** A frame's size as the byte budgets count it. */
+  protected sizeOf(text: string): number {
+    return frameBytes(text);
   }
 
   private limiter(ws: WebSocket, attachment: A): RateLimiter {
@@ -272,6 +440,7 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
       const decoded = decode(message);
       if (decoded.ok ? decoded.envelope.type !== "identification" : !decoded.identification) return;
       attachment.phase = "attempting";
+      this.beginAttempt(ws);
       // An attempt that is not a valid envelope (a repeated key, say) is refused like an
       // ill-typed one (SPEC §4): the hook gets no data to accept.
       return decoded.ok ? this.identify(ws, attachment, decoded.envelope.id, decoded.data) : this.identify(ws, attachment, decoded.id, undefined);
@@ -364,4 +533,13 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     if (!this.departNow(ws, attachment, true)) return;
     log("closed", { ...this.logFields(attachment), code });
   }
+}
+
+interface Tracking {
+  /** Every socket not yet departed. */
+  live: Set<WebSocket>;
+  /** Unidentified sockets with no attempt under way, oldest first (insertion order). */
+  waiting: Set<WebSocket>;
+  /** Unidentified sockets whose attempt is under way (held in memory only). */
+  attempting: Set<WebSocket>;
 }

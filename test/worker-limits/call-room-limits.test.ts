@@ -184,7 +184,9 @@ describe("rate limit (SPEC §9)", () => {
   it("answers only the first rejection of an episode with error_rate_limited and drops the rest", async () => {
     const { members } = await fullCall();
     const [alice] = members;
-    const sent = flood(alice.peer, 10, "flood");
+    // Six frames: two tokens pass, one rejection, three drops; one drop more than the burst
+    // (three) would close the socket (SPEC §9 r2).
+    const sent = flood(alice.peer, 6, "flood");
     // An episode ends after a quiet second; by then the bucket holds a token again.
     await sleep(1_200);
     alice.peer.send({ id: "after", type: "ping", data: {} });
@@ -202,9 +204,9 @@ describe("rate limit (SPEC §9)", () => {
   it("answers the first rejection of each new episode", async () => {
     const { members } = await fullCall();
     const [alice] = members;
-    flood(alice.peer, 8, "first");
+    flood(alice.peer, 6, "first");
     await sleep(1_600);
-    flood(alice.peer, 8, "second");
+    flood(alice.peer, 6, "second");
     await sleep(1_600);
     alice.peer.send({ id: "after", type: "ping", data: {} });
     const frames = await framesUntil(alice.peer, "after");
@@ -215,7 +217,7 @@ describe("rate limit (SPEC §9)", () => {
   it("relays nothing a member sends over the limit", async () => {
     const { members } = await fullCall();
     const [alice, bob] = members;
-    const ids = Array.from({ length: 8 }, (_, index) => `signal-${index}`);
+    const ids = Array.from({ length: 6 }, (_, index) => `signal-${index}`);
     for (const id of ids) alice.peer.send({ id, type: "webrtc_ice", data: {}, receiver_id: bob.user.id });
     await sleep(1_200);
     const marker = uuid();
@@ -292,12 +294,16 @@ describe("identification timeout and unidentified sockets (SPEC §4)", () => {
     expect(await bob.peer.next()).toEqual({ ...signal, sender_id: alice.user.id });
   });
 
-  it("answers a fourth waiting upgrade 429 with a JSON error body", async () => {
+  it("admits a fourth waiting upgrade and closes the oldest waiting socket 4008 to make room (SPEC §4 r2)", async () => {
     const callId = uuid();
     const waiting = [await connect(`/ws/call/${callId}`), await connect(`/ws/call/${callId}`), await connect(`/ws/call/${callId}`)];
-    const response = await upgrade(`/ws/call/${callId}`);
-    expect(response.status).toBe(429);
-    expect(await response.json()).toEqual({ error: expect.any(String), message: expect.any(String) });
-    for (const peer of waiting) expect((await peer.closed).code).toBe(4008);
+    const newcomer = await upgrade(`/ws/call/${callId}`);
+    expect(newcomer.status).toBe(101);
+    expect(await waiting[0]!.closed).toEqual({ code: 4008, reason: "too many unidentified sockets" });
+    expect(waiting[0]!.pending()).toEqual([]);
+    const [alice] = (await users(1)) as [Account];
+    const id = uuid();
+    const reply = await waiting[1]!.request(callIdentification(callId, alice, {}, id));
+    expect(reply).toMatchObject({ id, type: "identification_response", data: { accepted: true } });
   });
 });

@@ -42,15 +42,18 @@ describe("device limit (SPEC §4.2)", () => {
 });
 
 describe("unidentified sockets (SPEC §4)", () => {
-  it("answers 429 once MAX_UNIDENTIFIED_PER_OBJECT sockets wait, and admits again after one identifies", async () => {
+  it("admits an upgrade into a full set by closing the oldest waiting socket 4008 (SPEC §4 r2)", async () => {
     const iota = await createIota();
     const alice = await createUser(iota);
     const waiting = [await connect(`/ws/client/${iota.id}`), await connect(`/ws/client/${iota.id}`), await connect(`/ws/client/${iota.id}`)];
-    const refused = await upgrade(`/ws/client/${iota.id}`);
-    expect(refused.status).toBe(429);
-    expect(await refused.json()).toMatchObject({ error: expect.any(String), message: expect.any(String) });
-    expect((await waiting[0]!.request(clientIdentification(iota, alice))).data.accepted).toBe(true);
-    expect((await upgrade(`/ws/client/${iota.id}`)).status).toBe(101);
+    const newcomer = await connect(`/ws/client/${iota.id}`);
+    expect(await waiting[0]!.closed).toEqual({ code: 4008, reason: "too many unidentified sockets" });
+    expect(waiting[0]!.pending()).toEqual([]);
+    // The next oldest goes next, in age order; the others stay and may identify.
+    await connect(`/ws/client/${iota.id}`);
+    expect((await waiting[1]!.closed).code).toBe(4008);
+    expect((await waiting[2]!.request(clientIdentification(iota, alice))).data.accepted).toBe(true);
+    expect((await newcomer.request(clientIdentification(iota, alice))).data.accepted).toBe(true);
   });
 
   it("closes a socket that does not identify in time with 4008 and keeps identified ones", async () => {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { credentialMatches, storedFormOf, tokenMatches } from "../../src/credentials";
-import { RateLimiter, frameBytes, isOversize } from "../../src/limits";
+import { frameBytes, isOversize } from "../../src/limits";
 import {
   ERRORS,
   type ErrorType,
@@ -431,63 +431,6 @@ describe("frame size (SPEC §9)", () => {
     expect(frameBytes(new ArrayBuffer(10))).toBe(10);
     expect(isOversize(new ArrayBuffer(10), 10)).toBe(false);
     expect(isOversize(new ArrayBuffer(11), 10)).toBe(true);
-  });
-});
-
-describe("rate limiter episodes (SPEC §9)", () => {
-  it("passes the burst at once and rejects the next message", () => {
-    const limiter = new RateLimiter({ perSecond: 2, burst: 3, closeAfterMs: 10_000 }, 0);
-    expect([limiter.take(0), limiter.take(0), limiter.take(0), limiter.take(0)]).toEqual(["pass", "pass", "pass", "reject"]);
-  });
-
-  it("refills at the sustained rate and never beyond the burst", () => {
-    const limiter = new RateLimiter({ perSecond: 2, burst: 3, closeAfterMs: 10_000 }, 0);
-    for (let i = 0; i < 3; i++) expect(limiter.take(0)).toBe("pass");
-    expect(limiter.take(500)).toBe("pass");
-    expect(limiter.take(500)).toBe("reject");
-    // An hour later the bucket holds the burst again, and the next rejection starts a new episode.
-    const afterIdle = [0, 1, 2, 3].map(() => limiter.take(3_600_000));
-    expect(afterIdle).toEqual(["pass", "pass", "pass", "reject"]);
-  });
-
-  it("answers only an episode's first rejection and drops the rest, even across passes", () => {
-    const limiter = new RateLimiter({ perSecond: 1, burst: 1, closeAfterMs: 10_000 }, 0);
-    const verdicts = [
-      limiter.take(0),
-      limiter.take(0),
-      limiter.take(500),
-      limiter.take(999),
-      limiter.take(1_000),
-      limiter.take(1_000),
-      limiter.take(1_999),
-    ];
-    expect(verdicts).toEqual(["pass", "reject", "drop", "drop", "pass", "drop", "drop"]);
-  });
-
-  it("closes once an episode has lasted closeAfterMs", () => {
-    const limiter = new RateLimiter({ perSecond: 1, burst: 1, closeAfterMs: 2_500 }, 0);
-    const verdicts = [
-      limiter.take(0),
-      limiter.take(0),
-      limiter.take(500),
-      limiter.take(1_000),
-      limiter.take(1_000),
-      limiter.take(1_500),
-      limiter.take(2_000),
-      limiter.take(2_000),
-      limiter.take(2_499),
-      limiter.take(2_500),
-    ];
-    expect(verdicts).toEqual(["pass", "reject", "drop", "pass", "drop", "drop", "pass", "drop", "drop", "close"]);
-  });
-
-  it("starts a new episode after one second without a rejection", () => {
-    const limiter = new RateLimiter({ perSecond: 1, burst: 1, closeAfterMs: 1_500 }, 0);
-    expect([limiter.take(0), limiter.take(0)]).toEqual(["pass", "reject"]);
-    expect([limiter.take(1_000), limiter.take(1_000)]).toEqual(["pass", "reject"]);
-    // The new episode began at 1 000, so 2 499 is not yet 1 500 ms into it, and 2 500 is.
-    expect([limiter.take(1_500), limiter.take(2_000), limiter.take(2_000), limiter.take(2_499)]).toEqual(["drop", "pass", "drop", "drop"]);
-    expect(limiter.take(2_500)).toBe("close");
   });
 });
 
