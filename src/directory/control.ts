@@ -46,8 +46,6 @@ export interface Listing<T> {
   items: T[];
   next: string | null;
 }
-export type IotaListing = Listing<IotaSummary>;
-export type UserListing = Listing<UserSummary>;
 
 type Kind = "hub" | "user";
 type Target = readonly [Kind, string];
@@ -299,7 +297,7 @@ export class Directory extends DurableObject<Env> {
 
   // ---- listing (SPEC §8.2 r2) ----------------------------------------------------------
 
-  listIotas(limit: number, after: string | null): IotaListing {
+  listIotas(limit: number, after: string | null): Listing<IotaSummary> {
     const rows = this.sql
       .exec<{ iota_id: string; users: number }>(
         "SELECT iota_id, (SELECT COUNT(*) FROM users WHERE users.iota_id = iotas.iota_id) AS users FROM iotas WHERE iota_id > ? ORDER BY iota_id LIMIT ?",
@@ -310,7 +308,7 @@ export class Directory extends DurableObject<Env> {
     return page(rows, limit, (row) => row.iota_id);
   }
 
-  listUsers(limit: number, after: string | null, iotaId: string | null): UserListing {
+  listUsers(limit: number, after: string | null, iotaId: string | null): Listing<UserSummary> {
     const rows = iotaId
       ? this.sql
           .exec<{ user_id: string; iota_id: string | null }>(

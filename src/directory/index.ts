@@ -5,8 +5,8 @@
  * - one control object (`Directory`, the r1 class name, so r1 data stays where it is) holds
  *   the admin records and an outbox that pushes every change to the objects concerned.
  */
-export { type AdminChange, Directory, type IotaListing, type IotaSummary, type Listing, type PutResult, type UserListing, type UserSummary } from "./control";
+export { type AdminChange, Directory } from "./control";
 export { type Applied, HubStore } from "./hub-store";
-export { type HubRecords, type JoinVerdict, NO_CREDENTIAL, type Owner } from "./records";
+export { type HubRecords, type JoinVerdict, NO_CREDENTIAL, type Owner, type UserState } from "./records";
 export { controlOf, userRecordOf } from "./stubs";
 export { UserRecord } from "./user-record";

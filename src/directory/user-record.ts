@@ -94,9 +94,16 @@ export class UserRecord extends DurableObject<Env> {
     if (row) return row;
     this.fetching ??= controlOf(this.env)
       .recordForUser(userId)
-      .then((state) => {
-        if (state) this.adopt(state);
-      });
+      .then(
+        (state) => {
+          if (state) this.adopt(state);
+        },
+        (error: unknown) => {
+          // A failed fetch is asked again by the next join, not remembered for the whole wake.
+          this.fetching = null;
+          throw error;
+        },
+      );
     await this.fetching;
     return this.stored();
   }

@@ -20,12 +20,14 @@ import {
   keyHash,
   uuid,
 } from "../worker/support";
+import { callIdentification } from "../worker/calls";
 import { faults } from "./entry";
 
 afterEach(() => {
   faults.directoryUnreachable = false;
   faults.stall = null;
   faults.failNextPush.clear();
+  faults.failNextRecordPush.clear();
 });
 
 async function identifyClient(iota: Account, user: Account, key = user.key): Promise<{ peer: Peer; accepted: unknown }> {
@@ -89,6 +91,24 @@ describe("durable propagation (SPEC §8.1 r2, §8.2)", () => {
     expect(await client.closed).toEqual({ code: 4003, reason: "credential revoked" });
     expect(client.pending()).toEqual([]);
     expect((await identifyClient(iota, user)).accepted).toBe(false);
+  });
+
+  it("closes a revoked call member once the retry lands, when the first push stored the record but could not close", async () => {
+    const iota = await createIota();
+    const user = await createUser(iota);
+    const other = await createUser(iota);
+    const callId = uuid();
+    const stays = await connect(`/ws/call/${callId}`);
+    expect((await stays.request(callIdentification(callId, other))).data.accepted).toBe(true);
+    const revoked = await connect(`/ws/call/${callId}`);
+    expect((await revoked.request(callIdentification(callId, user))).data.accepted).toBe(true);
+    expect((await stays.next()).type).toBe("client_connected");
+    faults.failNextRecordPush.add(user.id);
+    expect((await adminFetch(`/users/${user.id}`, "DELETE")).status).toBe(503);
+    expect(await revoked.closed).toEqual({ code: 4003, reason: "credential revoked" });
+    expect(await stays.next()).toMatchObject({ type: "client_disconnected", data: { user_id: user.id } });
+    const again = await connect(`/ws/call/${callId}`);
+    expect((await again.request(callIdentification(callId, user))).data.accepted).toBe(false);
   });
 
   it("a repeated PUT after a failed push pushes what the first left pending", async () => {

@@ -7,9 +7,9 @@
 import { CallRoom as RealCallRoom } from "../../src/call-room";
 import { Hub as RealHub } from "../../src/hub";
 import type { Env } from "../../src/env";
-import type { HubRecords } from "../../src/directory";
+import { type HubRecords, UserRecord as RealUserRecord, type UserState } from "../../src/directory";
 
-export { Directory, UserRecord } from "../../src/index";
+export { Directory } from "../../src/index";
 export { default } from "../../src/index";
 
 export const faults = {
@@ -19,6 +19,8 @@ export const faults = {
   stall: null as Promise<void> | null,
   /** The next push to these hubs (by iota_id) fails once each. */
   failNextPush: new Set<string>(),
+  /** The next push to these users' records (by user_id) fails once each, after storing the record. */
+  failNextRecordPush: new Set<string>(),
 };
 
 /** A stub whose every method rejects, as an unreachable object's would. */
@@ -66,5 +68,21 @@ export class Hub extends RealHub {
 export class CallRoom extends RealCallRoom {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, faultyEnv(env));
+  }
+}
+
+export class UserRecord extends RealUserRecord {
+  /** Fails after the record is stored and before the call sockets are closed: the worst place. */
+  override async applyRecord(userId: string, state: UserState): Promise<void> {
+    if (!faults.failNextRecordPush.delete(userId)) return super.applyRecord(userId, state);
+    const closeCalls = this.env.CALL_ROOM;
+    const failing = { ...this.env, CALL_ROOM: { idFromName: (name: string) => closeCalls.idFromName(name), get: () => unreachable } };
+    const saved = this.env;
+    this.env = failing as unknown as Env;
+    try {
+      await super.applyRecord(userId, state);
+    } finally {
+      this.env = saved;
+    }
   }
 }
