@@ -10,7 +10,7 @@ import { type AdminChange, controlOf } from "../directory";
 import type { Env } from "../env";
 import { jsonError } from "../http-error";
 import { uuidSchema } from "../protocol";
-import { IotaBody, UserBody, directoryIdSchema } from "./schemas";
+import { IotaBody, UserBody, directoryIdSchema, listLimitSchema } from "./schemas";
 
 type Body<T> = { ok: true; value: T } | { ok: false; response: Response };
 
@@ -63,12 +63,7 @@ function answer(change: AdminChange, done: () => Response): Response {
 
 /** `limit` 1–1000 (default 100) and an opaque `cursor`: the last id of the previous page. */
 const PageQuery = z.object({
-  limit: z
-    .string()
-    .regex(/^[1-9][0-9]{0,3}$/, "must be an integer from 1 to 1000")
-    .transform(Number)
-    .refine((limit) => limit <= 1000, "must be an integer from 1 to 1000")
-    .default(100),
+  limit: listLimitSchema,
   cursor: z
     .string()
     .transform((cursor, context) => {

@@ -12,14 +12,13 @@ export const directoryIdSchema = uuidSchema.refine((id) => id !== OMIKRON_ID, "i
 export const IotaBody = z.object({ private_key_hash: keyHashSchema });
 export const UserBody = z.object({ iota_id: directoryIdSchema, private_key_hash: keyHashSchema });
 
-/** `limit` of a listing: 1–1000 in decimal digits; absent means 100. */
+/** `limit` of a listing (SPEC §8.2 r2): 1–1000 in decimal digits; absent means 100. */
 export const listLimitSchema = z
   .string()
-  .regex(/^[0-9]{1,4}$/, "must be an integer from 1 to 1000")
+  .regex(/^[1-9][0-9]{0,3}$/, "must be an integer from 1 to 1000")
   .transform(Number)
-  .pipe(z.number().min(1, "must be an integer from 1 to 1000").max(1000, "must be an integer from 1 to 1000"))
-  .optional()
-  .transform((limit) => limit ?? 100);
+  .refine((limit) => limit <= 1000, "must be an integer from 1 to 1000")
+  .default(100);
 
 /** Replies, as a client reads them. */
 export const IotaRecordSchema = z.object({ iota_id: z.string(), users: z.array(z.string()) });

@@ -1,10 +1,10 @@
 /** `omikron iota add|show|rm|ls`: the directory's Iotas (SPEC §8.2). */
 import { randomUUID } from "node:crypto";
-import { IotaPageSchema, IotaRecordSchema } from "../../admin/schemas.ts";
+import { IotaBody, IotaPageSchema, IotaRecordSchema } from "../../admin/schemas.ts";
 import { defineCommand } from "../command.ts";
 import { EXIT } from "../exit.ts";
 import { LIST_OPTIONS, list } from "./listing.ts";
-import { CREDENTIAL_OPTIONS, credential, directoryId } from "./shared.ts";
+import { CREDENTIAL_OPTIONS, credential, directoryId, requestBody } from "./shared.ts";
 
 const users = (ids: readonly string[]) => (ids.length > 0 ? ids.join(", ") : "(none)");
 
@@ -22,7 +22,8 @@ export const iotaAdd = defineCommand({
   async run({ values, args, admin, out }) {
     const id = args.iota_id === undefined ? randomUUID() : directoryId("<iota_id>", args.iota_id);
     const key = await credential(values, true);
-    const reply = await admin().request("PUT", `/iotas/${id}`, IotaRecordSchema, { private_key_hash: key.private_key_hash });
+    const body = requestBody(IotaBody, { private_key_hash: key.private_key_hash }, { private_key_hash: "--key-hash" });
+    const reply = await admin().request("PUT", `/iotas/${id}`, IotaRecordSchema, body);
     const created = reply.status === 201;
     out.result({ ...reply.body, created, ...(key.private_key ? key : {}) }, () => [
       `${created ? "created" : "replaced"} iota ${reply.body.iota_id}`,

@@ -10,6 +10,7 @@ import { usageError } from "../exit.ts";
 import { newPrivateKey, privateKeyHash } from "../keys.ts";
 
 function check<S extends z.ZodType>(schema: S, what: string, raw: string | undefined): z.infer<S> {
+  if (raw === undefined && !schema.safeParse(undefined).success) throw usageError(`${what} is required`);
   const result = schema.safeParse(raw);
   if (result.success) return result.data;
   throw usageError(`${what}: ${result.error.issues[0]?.message ?? "invalid"} (got ${JSON.stringify(raw)})`);
@@ -27,6 +28,18 @@ export function anyId(what: string, raw: string | undefined): string {
 
 export function listLimit(raw: string | undefined): number {
   return check(listLimitSchema, "--limit", raw);
+}
+
+/**
+ * A request body checked with the schema the Worker validates it with (`src/admin/schemas.ts`),
+ * so the CLI refuses exactly what the relay would; `flags` names the option behind each field.
+ */
+export function requestBody<S extends z.ZodType>(schema: S, body: Record<string, string>, flags: Record<string, string>): z.infer<S> {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = String(issue?.path[0] ?? "body");
+  throw usageError(`${flags[field] ?? field}: ${issue?.message ?? "invalid"} (got ${JSON.stringify(body[field])})`);
 }
 
 export const CREDENTIAL_OPTIONS = {

@@ -1,10 +1,10 @@
 /** `omikron user add|show|rm|ls`: the directory's users (SPEC §8.2). */
 import { randomUUID } from "node:crypto";
-import { UserPageSchema, UserRecordSchema } from "../../admin/schemas.ts";
+import { UserBody, UserPageSchema, UserRecordSchema } from "../../admin/schemas.ts";
 import { defineCommand } from "../command.ts";
-import { EXIT } from "../exit.ts";
+import { EXIT, usageError } from "../exit.ts";
 import { LIST_OPTIONS, list } from "./listing.ts";
-import { CREDENTIAL_OPTIONS, credential, directoryId } from "./shared.ts";
+import { CREDENTIAL_OPTIONS, credential, directoryId, requestBody } from "./shared.ts";
 
 const owner = (iotaId: string | null) => iotaId ?? "(none: its Iota was removed)";
 
@@ -24,12 +24,14 @@ export const userAdd = defineCommand({
   relay: "admin",
   async run({ values, args, admin, out }) {
     const id = args.user_id === undefined ? randomUUID() : directoryId("<user_id>", args.user_id);
-    const iotaId = directoryId("--iota", values.iota);
+    if (values.iota === undefined) throw usageError("--iota is required");
     const key = await credential(values, true);
-    const reply = await admin().request("PUT", `/users/${id}`, UserRecordSchema, {
-      iota_id: iotaId,
-      private_key_hash: key.private_key_hash,
-    });
+    const body = requestBody(
+      UserBody,
+      { iota_id: values.iota, private_key_hash: key.private_key_hash },
+      { iota_id: "--iota", private_key_hash: "--key-hash" },
+    );
+    const reply = await admin().request("PUT", `/users/${id}`, UserRecordSchema, body);
     const created = reply.status === 201;
     out.result({ ...reply.body, created, ...(key.private_key ? key : {}) }, () => [
       `${created ? "created" : "replaced"} user ${reply.body.user_id} of iota ${owner(reply.body.iota_id)}`,
