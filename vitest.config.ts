@@ -128,6 +128,16 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // The peer library in headless Chromium (playwright-core), against the real server.
+        test: {
+          name: "browser",
+          include: ["test/browser/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });
