@@ -64,6 +64,9 @@ export interface Closed {
 export interface PeerEvents<Identified> extends Pushes {
   /** Any frame that is not a push or an awaited reply: relayed messages, unawaited errors. */
   message: Frame;
+  /** Every text frame received after the identification, as received and in order (before it
+   *  is dispatched as a push, reply or message); the keep-alive `pong` excluded. */
+  text: string;
   /** The identification was accepted (at first and after every reconnect). */
   identified: Identified;
   /** The socket closed after it had identified. */
@@ -110,6 +113,8 @@ export abstract class Peer<Identified extends Frame = Frame> {
   #timer: Timer | undefined;
   #keepAlive: Timer | undefined;
   #pongDue = false;
+  /** Frames received since the identification, until the caller could attach listeners. */
+  #held: string[] | null = null;
   #pending = new Map<string, Pending>();
   #listeners = new Map<keyof PeerEvents<Identified>, Set<Listener<never>>>();
   #settleFirst: { resolve: () => void; reject: (error: Error) => void } | null = null;
@@ -173,8 +178,20 @@ export abstract class Peer<Identified extends Frame = Frame> {
       throw new NotConnectedError(`cannot send ${frame.type}: the peer is ${this.#state}`);
     }
     const id = frame.id ?? crypto.randomUUID();
-    ws.send(JSON.stringify({ ...frame, id }));
+    this.sendText(JSON.stringify({ ...frame, id }));
     return id;
+  }
+
+  /**
+   * Sends a text frame as it is (for frames already serialised, or relayed byte for byte).
+   * Throws NotConnectedError unless identified.
+   */
+  sendText(text: string): void {
+    const ws = this.#ws;
+    if (this.#state !== "identified" || !ws || ws.readyState !== OPEN) {
+      throw new NotConnectedError(`cannot send: the peer is ${this.#state}`);
+    }
+    ws.send(text);
   }
 
   /**
@@ -247,10 +264,13 @@ export abstract class Peer<Identified extends Frame = Frame> {
         this.#pongDue = false;
         return;
       }
+      if (this.#state === "identified") {
+        if (this.#held) this.#held.push(event.data);
+        else this.#receive(event.data);
+        return;
+      }
       const frame = parseFrame(event.data);
-      if (!frame) return;
-      if (this.#state === "identified") return this.#dispatch(frame);
-      if (frame.id !== identificationId || refusal) return;
+      if (!frame || frame.id !== identificationId || refusal) return;
       stopTimer(identifyTimer);
       const accepted = this.accepted(frame);
       if (!accepted) {
@@ -270,11 +290,32 @@ export abstract class Peer<Identified extends Frame = Frame> {
     this.#state = "identified";
     this.#attempt = 0;
     this.identification = frame;
+    // Pushes follow the identification_response at once, often in the same network read,
+    // where a runtime may fire both message events before the caller's `await connect…()`
+    // resumes. Holding them for one macrotask lets listeners attached right after the await
+    // see every one of them.
+    this.#held = [];
+    const ws = this.#ws;
+    setTimeout(() => {
+      if (this.#ws === ws) this.#flushHeld();
+    }, 0);
     this.#startKeepAlive();
     this.#emit("identified", frame);
     const first = this.#settleFirst;
     this.#settleFirst = null;
     first?.resolve();
+  }
+
+  #flushHeld(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const text of held) this.#receive(text);
+  }
+
+  #receive(text: string): void {
+    this.#emit("text", text);
+    const frame = parseFrame(text);
+    if (frame) this.#dispatch(frame);
   }
 
   #dispatch(frame: Frame): void {
@@ -319,6 +360,9 @@ export abstract class Peer<Identified extends Frame = Frame> {
   }
 
   #closedBy(code: number, reason: string, refusal: Frame | null): void {
+    // Frames that arrived before the close are delivered before it.
+    if (this.#state === "identified") this.#flushHeld();
+    this.#held = null;
     this.#ws = null;
     stopTimer(this.#keepAlive);
     const wasIdentified = this.#state === "identified";

@@ -143,6 +143,28 @@ describe("reconnect policy", () => {
     expect(server.connections).toHaveLength(2);
   });
 
+  it("holds the pushes that follow the identification until the caller can listen", async () => {
+    const server = await scriptedServer();
+    servers.push(server);
+    const first = server.next();
+    const connecting = connectClient({ url: server.url, ...client, reconnect: false, keepAliveMs: 0 });
+    const one = await first;
+    // One write, so both frames arrive in one network read.
+    const push = { id: randomUUID(), type: "iota_connected", log: { message: "Iota connected", log_level: 0 }, data: { iota_id: client.iotaId }, sender_id: OMIKRON_ID };
+    const response = {
+      id: (await one.identification).id,
+      type: "identification_response",
+      log: { message: "Client identified", log_level: 0 },
+      data: { acceppted: true, accepted: true, iota_online: false },
+      sender_id: OMIKRON_ID,
+    };
+    one.socket.send(JSON.stringify(response));
+    one.socket.send(JSON.stringify(push));
+    const peer = await connecting;
+    expect(await peer.once("iota_connected")).toEqual(push);
+    await peer.close();
+  });
+
   it("names 1001, 1006, 1011 and 4008 as the codes to reconnect after", () => {
     const codes = [1000, 1001, 1005, 1006, 1008, 1009, 1011, 4001, 4003, 4008];
     expect(codes.filter(shouldReconnect)).toEqual([1001, 1006, 1011, 4008]);
