@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { applyOfflineEnv } from "../../.ci/offline-env.mjs";
 import { wranglerVars } from "../../.ci/wrangler-vars.mjs";
+import { connectClient, connectIota, joinCall } from "../../src/peer/index.ts";
 
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 export const UUID_PATTERN = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
@@ -55,6 +56,16 @@ export function keyHash() {
 /** @typedef {{ status: number, body: unknown }} HttpReply */
 /** @typedef {{ id: string, keyHash: string }} Iota */
 /** @typedef {{ id: string, keyHash: string, iotaId: string }} User */
+/** @typedef {import("../../src/peer/index.ts").IotaPeer} IotaPeer */
+/** @typedef {import("../../src/peer/index.ts").ClientPeer} ClientPeer */
+/** @typedef {import("../../src/peer/index.ts").CallPeer} CallPeer */
+/** @typedef {import("../../src/peer/index.ts").CallState} CallState */
+
+/**
+ * The peer library as the tests use it: no reconnects and no keep-alives, so a test sees only
+ * the frames it caused (the library's own tests cover both).
+ */
+const TEST_PEER = { reconnect: false, keepAliveMs: 0 };
 
 /**
  * Starts the Worker from wrangler.toml on a free port of 127.0.0.1. The caller must call
@@ -113,7 +124,7 @@ export class Relay {
   #worker;
   /** @type {string} */
   #persist;
-  /** @type {Set<Peer>} */
+  /** @type {Set<{ terminate(): void }>} */
   #peers = new Set();
 
   /**
@@ -199,7 +210,49 @@ export class Relay {
   }
 
   /**
-   * An identified Iota socket; answers the socket and its identification_response.
+   * @template {IotaPeer | ClientPeer | CallPeer} P
+   * @param {P} peer
+   * @returns {Inbox<P>}
+   */
+  #inbox(peer) {
+    const inbox = new Inbox(peer);
+    this.#peers.add(inbox);
+    void inbox.closed.then(() => this.#peers.delete(inbox));
+    return inbox;
+  }
+
+  /**
+   * An Iota identified through the peer library, with an inbox of what it receives after.
+   * @param {Iota} iota
+   * @param {string[]} userIds
+   */
+  async iota(iota, userIds) {
+    return this.#inbox(await connectIota({ url: this.wsUrl, iotaId: iota.id, userIds, privateKeyHash: iota.keyHash, ...TEST_PEER }));
+  }
+
+  /**
+   * A client (one device of `user`) identified through the peer library.
+   * @param {User} user
+   */
+  async client(user) {
+    return this.#inbox(
+      await connectClient({ url: this.wsUrl, iotaId: user.iotaId, userId: user.id, privateKeyHash: user.keyHash, ...TEST_PEER }),
+    );
+  }
+
+  /**
+   * A call member joined through the peer library.
+   * @param {string} callId
+   * @param {User} user
+   * @param {{ callState?: CallState, userState?: string }} [states]
+   */
+  async call(callId, user, states = {}) {
+    return this.#inbox(await joinCall({ url: this.wsUrl, callId, userId: user.id, privateKeyHash: user.keyHash, ...states, ...TEST_PEER }));
+  }
+
+  /**
+   * An identified Iota socket over `ws` (for the benchmark); answers the socket and its
+   * identification_response.
    * @param {Iota} iota
    * @param {string} userIds as sent in `user_ids`
    */
@@ -217,7 +270,7 @@ export class Relay {
   }
 
   /**
-   * An identified client socket (one device of `user`).
+   * An identified client socket over `ws` (one device of `user`, for the benchmark).
    * @param {User} user
    */
   async connectClient(user) {
@@ -249,59 +302,31 @@ export class Relay {
   }
 }
 
-/** A ws client socket that queues what it receives, so a caller reads frames in order. */
-export class Peer {
+/**
+ * What a socket received and nobody read yet, in order, so a test reads frames one by one and
+ * can show that nothing else arrived.
+ */
+class Queue {
   /** @type {string[]} */
   #frames = [];
   /** @type {{ resolve: (text: string) => void, reject: (error: Error) => void }[]} */
   #waiting = [];
   /** @type {Closed | null} */
   #closed = null;
-  /** @type {((text: string) => void) | null} */
-  #stream = null;
 
-  /** @param {WebSocket} ws */
-  constructor(ws) {
-    this.ws = ws;
-    ws.on("message", (data, isBinary) => {
-      const text = isBinary ? "<binary>" : rawText(data);
-      if (this.#stream) return this.#stream(text);
-      const waiter = this.#waiting.shift();
-      if (waiter) waiter.resolve(text);
-      else this.#frames.push(text);
-    });
-    /** @type {Promise<Closed>} */
-    this.closed = new Promise((resolve) => {
-      ws.on("close", (code, reason) => {
-        this.#closed = { code, reason: reason.toString("utf8") };
-        for (const waiter of this.#waiting.splice(0)) {
-          waiter.reject(new Error(`socket closed (${code} ${this.#closed.reason}) while a frame was awaited`));
-        }
-        resolve(this.#closed);
-      });
-    });
+  /** @param {string} text */
+  deliver(text) {
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter.resolve(text);
+    else this.#frames.push(text);
   }
 
-  /**
-   * Connects without permessage-deflate: compression halves local throughput and the relay
-   * never needs it.
-   * @param {string} url
-   * @returns {Promise<Peer>}
-   */
-  static open(url) {
-    // `closeTimeout` is a real ws option that its type declarations do not list yet.
-    /** @type {WebSocket.ClientOptions} */
-    const options = Object.assign({ perMessageDeflate: false }, { closeTimeout: CLOSE_HANDSHAKE_MS });
-    const ws = new WebSocket(url, options);
-    const peer = new Peer(ws);
-    return new Promise((resolve, reject) => {
-      ws.once("open", () => resolve(peer));
-      ws.once("error", reject);
-      ws.once("unexpected-response", (_request, response) => {
-        reject(new Error(`upgrade of ${url} answered HTTP ${response.statusCode}`));
-        ws.terminate();
-      });
-    });
+  /** @param {Closed} closed */
+  ended(closed) {
+    this.#closed = closed;
+    for (const waiter of this.#waiting.splice(0)) {
+      waiter.reject(new Error(`socket closed (${closed.code} ${closed.reason}) while a frame was awaited`));
+    }
   }
 
   /**
@@ -347,6 +372,121 @@ export class Peer {
     }
   }
 
+  /** Frames received and not yet read: lets a test show that nothing else arrived. */
+  pending() {
+    return [...this.#frames];
+  }
+
+  /**
+   * Takes every frame queued so far and empties the queue.
+   * @protected
+   */
+  drain() {
+    return this.#frames.splice(0);
+  }
+}
+
+/**
+ * A peer-library peer with a queue of every frame it receives after identifying (its `text`
+ * event, so pushes, replies and relayed frames alike, byte for byte). `send` writes exactly
+ * the object given (no `id` added), so a test can compare relayed text with what it sent.
+ * @template {IotaPeer | ClientPeer | CallPeer} P
+ */
+export class Inbox extends Queue {
+  /** @param {P} peer */
+  constructor(peer) {
+    super();
+    this.peer = peer;
+    peer.on("text", (text) => this.deliver(text));
+    /** @type {Promise<Closed>} */
+    this.closed = peer.closed.then((closed) => {
+      this.ended(closed);
+      return closed;
+    });
+  }
+
+  /** The accepted identification_response. */
+  get response() {
+    return this.peer.identification;
+  }
+
+  /** @param {unknown} value a frame object, or a string sent as is */
+  send(value) {
+    this.peer.sendText(typeof value === "string" ? value : JSON.stringify(value));
+  }
+
+  /**
+   * Sends a frame and answers the next one received.
+   * @param {unknown} value
+   */
+  request(value) {
+    this.send(value);
+    return this.next();
+  }
+
+  /**
+   * Closes for good; `closed` settles with what the server echoed.
+   * @param {number} [code]
+   * @param {string} [reason]
+   */
+  close(code = 1000, reason = "bye") {
+    void this.peer.close(code, reason);
+  }
+
+  terminate() {
+    void this.peer.close(1000, "test over");
+  }
+}
+
+/**
+ * A raw ws client socket, for what the peer library never does (frames before or instead of
+ * an identification) and for the benchmark, whose `stream` skips the per-frame promise.
+ */
+export class Peer extends Queue {
+  /** @type {((text: string) => void) | null} */
+  #stream = null;
+
+  /** @param {WebSocket} ws */
+  constructor(ws) {
+    super();
+    this.ws = ws;
+    ws.on("message", (data, isBinary) => {
+      const text = isBinary ? "<binary>" : rawText(data);
+      if (this.#stream) this.#stream(text);
+      else this.deliver(text);
+    });
+    /** @type {Promise<Closed>} */
+    this.closed = new Promise((resolve) => {
+      ws.on("close", (code, reason) => {
+        const closed = { code, reason: reason.toString("utf8") };
+        this.ended(closed);
+        resolve(closed);
+      });
+    });
+  }
+
+  /**
+   * Connects without permessage-deflate: compression halves local throughput and the relay
+   * never needs it.
+   * @param {string} url
+   * @returns {Promise<Peer>}
+   */
+  static open(url) {
+    // `closeTimeout` is a real ws option that its type declarations do not list yet.
+    /** @type {WebSocket.ClientOptions} */
+    const options = Object.assign({ perMessageDeflate: false }, { closeTimeout: CLOSE_HANDSHAKE_MS });
+    const ws = new WebSocket(url, options);
+    const peer = new Peer(ws);
+    return new Promise((resolve, reject) => {
+      ws.once("open", () => resolve(peer));
+      ws.once("error", reject);
+      ws.once("unexpected-response", (_request, response) => {
+        reject(new Error(`upgrade of ${url} answered HTTP ${response.statusCode}`));
+        ws.terminate();
+      });
+    });
+  }
+
   /**
    * Hands every later frame straight to `handler` instead of queueing it, for the benchmark,
    * where a promise and a timer per frame would be measured too. Answers a function that
@@ -354,16 +494,12 @@ export class Peer {
    * @param {(text: string) => void} handler
    */
   stream(handler) {
-    if (this.#frames.length > 0) throw new Error(`unread frames before streaming: ${this.#frames.join(" ")}`);
+    const unread = this.drain();
+    if (unread.length > 0) throw new Error(`unread frames before streaming: ${unread.join(" ")}`);
     this.#stream = handler;
     return () => {
       this.#stream = null;
     };
-  }
-
-  /** Frames received and not yet read: lets a test show that nothing else arrived. */
-  pending() {
-    return [...this.#frames];
   }
 
   /** @param {unknown} value a frame object, or a string sent as is */

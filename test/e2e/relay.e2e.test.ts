@@ -1,6 +1,9 @@
 /**
  * The relay end to end (SPEC §3–§7, §8.2): a real local server, real TCP sockets from Node.
- * Every test makes its own Iotas and users, so tests share the server but no state.
+ * Every test makes its own Iotas and users, so tests share the server but no state. Peers are
+ * the peer library's (src/peer) with an inbox of every frame they receive after identifying;
+ * raw sockets only where a test sends what the library never would (frames before or instead
+ * of an identification).
  *
  * Absence ("no second client_connected") is shown without sleeping: the hub writes to a
  * socket in the order it handles events, so once an event has been handled, a ping sent
@@ -8,6 +11,7 @@
  * next frame is the pong, the event produced nothing for that socket.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { RefusedError, connectClient, connectIota } from "../../src/peer/index.ts";
 import { type Frame, OMIKRON_ID, type Peer, type Relay, UUID_PATTERN, keyHash, startRelay, uuid } from "./harness.mjs";
 
 let relay: Relay;
@@ -51,7 +55,7 @@ function idItems(list: unknown): string[] {
 }
 
 /** Shows that nothing is queued for `peer` ahead of the answer to a fresh ping. */
-async function expectNothingBefore(peer: Peer, pong: Record<string, unknown>): Promise<void> {
+async function expectNothingBefore(peer: Pick<Peer, "request" | "pending">, pong: Record<string, unknown>): Promise<void> {
   const id = uuid();
   expect(await peer.request({ id, type: "ping", data: {} })).toEqual(omikron("pong", -1, pong, id));
   expect(peer.pending()).toEqual([]);
@@ -98,28 +102,25 @@ describe("hub", () => {
     const bob = await relay.createUser(iota);
     const stranger = await relay.createUser(await relay.createIota());
 
-    const { peer: iotaPeer, request, response } = await relay.connectIota(iota, `${alice.id},${bob.id},${stranger.id},`);
-    expect(response).toEqual(
-      omikron(
-        "identification_response",
-        0,
-        { accepted_profiles: expect.any(String), denid_profiles: `${stranger.id},`, denied_profiles: `${stranger.id},` },
-        request.id,
-      ),
+    const iotaPeer = await relay.iota(iota, [alice.id, bob.id, stranger.id]);
+    expect(iotaPeer.response).toEqual(
+      omikron("identification_response", 0, {
+        accepted_profiles: expect.any(String),
+        denid_profiles: `${stranger.id},`,
+        denied_profiles: `${stranger.id},`,
+      }),
     );
-    expect(idItems(response.data?.accepted_profiles)).toEqual([alice.id, bob.id].sort());
+    expect(idItems(iotaPeer.response?.data.accepted_profiles)).toEqual([alice.id, bob.id].sort());
 
-    const alicePhone = await relay.connectClient(alice);
-    expect(alicePhone.response).toEqual(
-      omikron("identification_response", 0, { acceppted: true, accepted: true, iota_online: true }, alicePhone.request.id),
-    );
+    const alicePhone = await relay.client(alice);
+    expect(alicePhone.response).toEqual(omikron("identification_response", 0, { acceppted: true, accepted: true, iota_online: true }));
     expect(await iotaPeer.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
 
-    const aliceLaptop = (await relay.connectClient(alice)).peer;
+    const aliceLaptop = await relay.client(alice);
     // A second device of the same user is no news to the Iota.
     await expectNothingBefore(iotaPeer, { user_ping: { [alice.id]: -1 } });
 
-    const bobPhone = (await relay.connectClient(bob)).peer;
+    const bobPhone = await relay.client(bob);
     expect(await iotaPeer.next()).toEqual(omikron("client_connected", 0, { user_id: bob.id }));
 
     // Client → Iota: sender_id is stamped (a spoofed one overwritten in place); the rest,
@@ -137,14 +138,14 @@ describe("hub", () => {
     // Iota → client: every device of the receiver gets it with sender_id = iota_id.
     const toAlice = { id: uuid(), type: "message_send", data: { message: "hi", n: 1.5 }, receiver_id: alice.id, extra_field: [1] };
     iotaPeer.send(toAlice);
-    expect(await alicePhone.peer.nextText()).toBe(relayed(toAlice, iota.id));
+    expect(await alicePhone.nextText()).toBe(relayed(toAlice, iota.id));
     expect(await aliceLaptop.nextText()).toBe(relayed(toAlice, iota.id));
     await expectNothingBefore(bobPhone, { last_ping: -1 });
 
     const toBob = { id: uuid(), type: "message_send", data: { message: "yo" }, receiver_id: bob.id.toUpperCase() };
     iotaPeer.send(toBob);
     expect(await bobPhone.nextText()).toBe(relayed(toBob, iota.id));
-    await expectNothingBefore(alicePhone.peer, { last_ping: -1 });
+    await expectNothingBefore(alicePhone, { last_ping: -1 });
     await expectNothingBefore(aliceLaptop, { last_ping: -1 });
 
     const fromBob = { id: uuid(), type: "get_profile", data: {} };
@@ -155,7 +156,7 @@ describe("hub", () => {
   it("refuses an Iota frame without receiver_id, and reports a receiver with no device", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const { peer: iotaPeer } = await relay.connectIota(iota, `${alice.id},`);
+    const iotaPeer = await relay.iota(iota, [alice.id]);
 
     const noReceiver = { id: uuid(), type: "message_send", data: {} };
     expect(await iotaPeer.request(noReceiver)).toEqual(omikron("error_invalid_data", 2, {}, noReceiver.id));
@@ -167,8 +168,8 @@ describe("hub", () => {
   it("answers pings with the other side's last reported round trip", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const { peer: iotaPeer } = await relay.connectIota(iota, `${alice.id},`);
-    const { peer: phone } = await relay.connectClient(alice);
+    const iotaPeer = await relay.iota(iota, [alice.id]);
+    const phone = await relay.client(alice);
     expect(await iotaPeer.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
 
     const clientPing = { id: uuid(), type: "ping", log: { message: "Ping", log_level: -1 }, data: { last_ping: 12 } };
@@ -213,16 +214,14 @@ describe("hub", () => {
   it("refuses a client with a wrong credential: refusal frame, then close 4003", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const phone = await relay.open(`/ws/client/${iota.id}`);
-    const attempt = {
-      id: uuid(),
-      type: "identification",
-      data: { iota_id: iota.id, user_id: alice.id, private_key_hash: keyHash() },
-    };
-    expect(await phone.request(attempt)).toEqual(
-      omikron("identification_response", 2, { acceppted: false, accepted: false }, attempt.id),
+    const refusal = await connectClient({ url: relay.wsUrl, iotaId: iota.id, userId: alice.id, privateKeyHash: keyHash() }).catch(
+      (error: unknown) => error,
     );
-    expect((await phone.closed).code).toBe(4003);
+    expect(refusal).toBeInstanceOf(RefusedError);
+    expect(refusal).toMatchObject({
+      code: 4003,
+      frame: omikron("identification_response", 2, { acceppted: false, accepted: false }),
+    });
   });
 
   it("refuses a client whose identification names another Iota than the path", async () => {
@@ -243,22 +242,19 @@ describe("hub", () => {
 
   it("refuses an Iota with a wrong credential: error_not_authenticated, then close 4003", async () => {
     const iota = await relay.createIota();
-    const peer = await relay.open(`/ws/iota/${iota.id}`);
-    const attempt = {
-      id: uuid(),
-      type: "identification",
-      data: { iota_id: iota.id, user_ids: "", private_key_hash: keyHash() },
-    };
-    expect(await peer.request(attempt)).toEqual(omikron("error_not_authenticated", 2, {}, attempt.id));
-    expect((await peer.closed).code).toBe(4003);
+    const refusal = await connectIota({ url: relay.wsUrl, iotaId: iota.id, userIds: [], privateKeyHash: keyHash() }).catch(
+      (error: unknown) => error,
+    );
+    expect(refusal).toBeInstanceOf(RefusedError);
+    expect(refusal).toMatchObject({ code: 4003, frame: omikron("error_not_authenticated", 2, {}) });
   });
 
   it("tells the Iota client_disconnected only when the user's last device closes", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const { peer: iotaPeer } = await relay.connectIota(iota, `${alice.id},`);
-    const phone = (await relay.connectClient(alice)).peer;
-    const laptop = (await relay.connectClient(alice)).peer;
+    const iotaPeer = await relay.iota(iota, [alice.id]);
+    const phone = await relay.client(alice);
+    const laptop = await relay.client(alice);
     expect(await iotaPeer.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
 
     phone.close(1000, "bye");
@@ -275,8 +271,8 @@ describe("hub", () => {
   it("tells clients when the Iota leaves, and answers error_no_iota while it is away", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const { peer: iotaPeer } = await relay.connectIota(iota, `${alice.id},`);
-    const { peer: phone } = await relay.connectClient(alice);
+    const iotaPeer = await relay.iota(iota, [alice.id]);
+    const phone = await relay.client(alice);
 
     iotaPeer.close(1000, "bye");
     expect(await iotaPeer.closed).toEqual({ code: 1000, reason: "bye" });
@@ -285,14 +281,14 @@ describe("hub", () => {
     const request = { id: uuid(), type: "get_chats", data: {} };
     expect(await phone.request(request)).toEqual(omikron("error_no_iota", 1, {}, request.id));
 
-    await relay.connectIota(iota, `${alice.id},`);
+    await relay.iota(iota, [alice.id]);
     expect(await phone.next()).toEqual(omikron("iota_connected", 0, { iota_id: iota.id }));
   });
 
   it("relays a frame sent right behind the identification, after identifying", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const { peer: iotaPeer } = await relay.connectIota(iota, `${alice.id},`);
+    const iotaPeer = await relay.iota(iota, [alice.id]);
     const phone = await relay.open(`/ws/client/${iota.id}`);
     const identification = {
       id: uuid(),
@@ -313,28 +309,28 @@ describe("hub", () => {
   it("replaces an Iota's socket with a second one (4001) and keeps serving its clients", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const first = (await relay.connectIota(iota, `${alice.id},`)).peer;
-    const { peer: phone } = await relay.connectClient(alice);
+    const first = await relay.iota(iota, [alice.id]);
+    const phone = await relay.client(alice);
     expect(await first.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
 
-    const second = await relay.connectIota(iota, `${alice.id},`);
+    const second = await relay.iota(iota, [alice.id]);
     expect(second.response).toEqual(
-      omikron("identification_response", 0, { accepted_profiles: `${alice.id},`, denid_profiles: "", denied_profiles: "" }, second.request.id),
+      omikron("identification_response", 0, { accepted_profiles: `${alice.id},`, denid_profiles: "", denied_profiles: "" }),
     );
     expect(await first.closed).toEqual({ code: 4001, reason: "replaced" });
     expect(await phone.next()).toEqual(omikron("iota_connected", 0, { iota_id: iota.id }));
-    expect(await second.peer.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
+    expect(await second.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
 
     const request = { id: uuid(), type: "get_chats", data: {} };
     phone.send(request);
-    expect(await second.peer.nextText()).toBe(relayed(request, alice.id));
+    expect(await second.nextText()).toBe(relayed(request, alice.id));
   });
 
   it("closes a deleted user's sockets with 4003 and no frame before it", async () => {
     const iota = await relay.createIota();
     const alice = await relay.createUser(iota);
-    const { peer: iotaPeer } = await relay.connectIota(iota, `${alice.id},`);
-    const { peer: phone } = await relay.connectClient(alice);
+    const iotaPeer = await relay.iota(iota, [alice.id]);
+    const phone = await relay.client(alice);
     expect(await iotaPeer.next()).toEqual(omikron("client_connected", 0, { user_id: alice.id }));
 
     expect(await relay.admin("DELETE", `/users/${alice.id}`)).toEqual({ status: 204, body: null });
@@ -350,40 +346,24 @@ describe("call room", () => {
     const alice = await relay.createUser(await relay.createIota());
     const bob = await relay.createUser(await relay.createIota());
 
-    const aliceSocket = await relay.open(`/ws/call/${callId}`);
-    const aliceJoin = {
-      id: uuid(),
-      type: "identification",
-      log: { message: "Client identifying", log_level: 0 },
-      data: { call_id: callId, user_id: alice.id, private_key_hash: alice.keyHash, call_state: "muted", user_state: "online" },
-    };
-    expect(await aliceSocket.request(aliceJoin)).toEqual(
-      omikron(
-        "identification_response",
-        0,
-        { acceppted: true, accepted: true, user_ids: { [alice.id]: "muted" }, user_states: { [alice.id]: "online" } },
-        aliceJoin.id,
-      ),
+    const aliceSocket = await relay.call(callId, alice, { callState: "muted", userState: "online" });
+    expect(aliceSocket.response).toEqual(
+      omikron("identification_response", 0, {
+        acceppted: true,
+        accepted: true,
+        user_ids: { [alice.id]: "muted" },
+        user_states: { [alice.id]: "online" },
+      }),
     );
 
-    const bobSocket = await relay.open(`/ws/call/${callId}`);
-    const bobJoin = {
-      id: uuid(),
-      type: "identification",
-      data: { call_id: callId, user_id: bob.id, private_key_hash: bob.keyHash },
-    };
-    expect(await bobSocket.request(bobJoin)).toEqual(
-      omikron(
-        "identification_response",
-        0,
-        {
-          acceppted: true,
-          accepted: true,
-          user_ids: { [alice.id]: "muted", [bob.id]: "active" },
-          user_states: { [alice.id]: "online", [bob.id]: "online" },
-        },
-        bobJoin.id,
-      ),
+    const bobSocket = await relay.call(callId, bob);
+    expect(bobSocket.response).toEqual(
+      omikron("identification_response", 0, {
+        acceppted: true,
+        accepted: true,
+        user_ids: { [alice.id]: "muted", [bob.id]: "active" },
+        user_states: { [alice.id]: "online", [bob.id]: "online" },
+      }),
     );
     expect(await aliceSocket.next()).toEqual(
       omikron("client_connected", 0, { user_id: bob.id, call_state: "active", user_state: "online" }),
