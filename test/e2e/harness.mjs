@@ -87,15 +87,14 @@ export async function startRelay(options = {}) {
   const bindings = {};
   for (const [name, value] of Object.entries({ ...(await wranglerVars()), ...options.vars })) bindings[name] = { type: "plain_text", value };
   bindings.ADMIN_TOKEN = { type: "secret_text", value: adminToken };
-  /** @type {Awaited<ReturnType<typeof unstable_startWorker>> | undefined} */
-  let worker;
-  try {
-    worker = await unstable_startWorker({
+  /** @param {number} port */
+  const launch = async (port) => {
+    const started = await unstable_startWorker({
       config: join(ROOT, "wrangler.toml"),
       ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}),
       bindings,
       dev: {
-        server: { hostname: "127.0.0.1", port: 0 },
+        server: { hostname: "127.0.0.1", port },
         inspector: false,
         watch: false,
         liveReload: false,
@@ -109,9 +108,20 @@ export async function startRelay(options = {}) {
         },
       },
     });
-    await worker.ready;
+    try {
+      await started.ready;
+    } catch (error) {
+      await started.dispose().catch(() => {});
+      throw error;
+    }
+    return started;
+  };
+  /** @type {Awaited<ReturnType<typeof unstable_startWorker>> | undefined} */
+  let worker;
+  try {
+    worker = await launch(0);
     const url = await worker.url;
-    return new Relay(url, adminToken, logs, worker, persist);
+    return new Relay(url, adminToken, logs, worker, persist, launch);
   } catch (error) {
     await worker?.dispose().catch(() => {});
     await rm(persist, { recursive: true, force: true });
@@ -122,6 +132,8 @@ export async function startRelay(options = {}) {
 export class Relay {
   /** @type {{ dispose(): Promise<void> }} */
   #worker;
+  /** @type {(port: number) => Promise<{ dispose(): Promise<void> }>} */
+  #launch;
   /** @type {string} */
   #persist;
   /** @type {Set<{ terminate(): void }>} */
@@ -133,14 +145,26 @@ export class Relay {
    * @param {string[]} logs the relay's own log lines, in order
    * @param {{ dispose(): Promise<void> }} worker
    * @param {string} persist
+   * @param {(port: number) => Promise<{ dispose(): Promise<void> }>} launch starts the server again
    */
-  constructor(url, adminToken, logs, worker, persist) {
+  constructor(url, adminToken, logs, worker, persist, launch) {
     this.httpUrl = new URL("/", url).href.replace(/\/$/, "");
     this.wsUrl = this.httpUrl.replace(/^http/, "ws");
     this.adminToken = adminToken;
     this.logs = logs;
     this.#worker = worker;
     this.#persist = persist;
+    this.#launch = launch;
+    this.port = Number(url.port);
+  }
+
+  /**
+   * Stops the server and starts it again on the same port with the same storage, as a deploy
+   * or a crash would: every socket drops, the directory's records stay.
+   */
+  async restart() {
+    await this.#worker.dispose();
+    this.#worker = await this.#launch(this.port);
   }
 
   /**

@@ -208,3 +208,36 @@ async function sha256Hex(text: string): Promise<string> {
   const { createHash } = await import("node:crypto");
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
+
+describe("reconnecting to the real server", () => {
+  it("reconnects and identifies again when the server restarts under it", async () => {
+    const iota = await relay.createIota();
+    const alice = await relay.createUser(iota);
+    const phone = track(
+      await connectClient({
+        url: relay.wsUrl,
+        iotaId: iota.id,
+        userId: alice.id,
+        privateKeyHash: alice.keyHash,
+        keepAliveMs: 0,
+        reconnect: { initialDelayMs: 100, maxDelayMs: 500 },
+      }),
+    );
+    const first = phone.identification;
+    const disconnected = phone.once("disconnected");
+    const identified = phone.once("identified");
+    await relay.restart();
+    const drop = await disconnected;
+    // The runtime going away drops the socket without a close frame from the Omikron.
+    expect(drop).toMatchObject({ code: 1006, reconnectInMs: expect.any(Number) });
+    const again = await identified;
+    expect(again.id).not.toBe(first?.id);
+    expect(again.data).toEqual({ acceppted: true, accepted: true, iota_online: false });
+    expect(phone.state).toBe("identified");
+
+    // The new socket serves: an Iota that connects now reaches the reconnected client.
+    const back = phone.once("iota_connected");
+    await iotaOf(iota, [alice.id]);
+    expect((await back).data).toEqual({ iota_id: iota.id });
+  });
+});
