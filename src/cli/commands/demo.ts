@@ -129,14 +129,26 @@ export const demo = defineCommand({
   args: [],
   options: {},
   relay: "admin",
-  async run({ values, out, admin }) {
+  async run({ values, io, out, admin }) {
+    // Ctrl-C ends the demo through the same clean-up as a failure: peers closed, and against
+    // --url the records it created removed. (Once the local server runs, wrangler's own exit
+    // handler stops it and ends the process with 130.)
+    const interrupted = io.interrupted().then((): never => {
+      throw new CliError(EXIT.failed, "interrupted", "demo interrupted");
+    });
+    interrupted.catch(() => undefined);
     let local: LocalRelay | null = null;
     let client: AdminClient;
     if (values.url === undefined) {
       out.note("starting a local Omikron (wrangler dev, offline, throw-away state) ...");
+      const starting = startLocalRelay();
       try {
-        local = await startLocalRelay();
+        local = await Promise.race([starting, interrupted]);
       } catch (error) {
+        if (error instanceof CliError) {
+          await starting.then((relay) => relay.stop()).catch(() => undefined);
+          throw error;
+        }
         throw new CliError(EXIT.unreachable, "unreachable", `could not start a local Omikron: ${error instanceof Error ? error.message : String(error)}`);
       }
       client = new AdminClient(local.url, local.adminToken);
@@ -147,7 +159,7 @@ export const demo = defineCommand({
     const peers: Peer[] = [];
     const created: string[] = [];
     try {
-      return await play(client, conversation, peers, created, out);
+      return await Promise.race([play(client, conversation, peers, created, out), interrupted]);
     } catch (error) {
       // A refused identification or a dropped socket is the demo failing, not the CLI.
       if (error instanceof PeerError) throw new DemoFailure(error.message);
