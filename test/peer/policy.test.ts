@@ -165,6 +165,37 @@ describe("reconnect policy", () => {
     await peer.close();
   });
 
+  it("keeps the socket alive with literal ping frames, and reconnects when a pong does not come", async () => {
+    const server = await scriptedServer();
+    servers.push(server);
+    const first = server.next();
+    const connecting = connectClient({ url: server.url, ...client, reconnect: fast, keepAliveMs: 40 });
+    const one = await first;
+    accept(one, (await one.identification).id);
+    const peer = await connecting;
+
+    // Answered keep-alives keep the connection: three rounds on the same socket.
+    const pings: string[] = [];
+    await new Promise<void>((resolve) => {
+      one.socket.on("message", (data) => {
+        pings.push(String(data));
+        if (pings.length < 3) one.socket.send("pong");
+        else resolve();
+      });
+    });
+    expect(pings).toEqual(["ping", "ping", "ping"]);
+    expect(server.connections).toHaveLength(1);
+
+    // The third went unanswered: by the next interval the peer gives up on the socket.
+    const second = server.next();
+    expect(await peer.once("disconnected")).toMatchObject({ code: 1006, reason: "keep-alive not answered", reconnectInMs: expect.any(Number) });
+    const two = await second;
+    accept(two, (await two.identification).id);
+    await peer.once("identified");
+    expect(peer.state).toBe("identified");
+    await peer.close();
+  });
+
   it("names 1001, 1006, 1011 and 4008 as the codes to reconnect after", () => {
     const codes = [1000, 1001, 1005, 1006, 1008, 1009, 1011, 4001, 4003, 4008];
     expect(codes.filter(shouldReconnect)).toEqual([1001, 1006, 1011, 4008]);

@@ -18,7 +18,7 @@ import {
   PEER_FRAMES,
   PingSchema,
 } from "../../src/peer/schemas.ts";
-import { ERRORS, decode, isReservedType, isUuid } from "../../src/protocol.ts";
+import { ERRORS, InboundFrame, decode, isReservedType, isUuid, withSenderId } from "../../src/protocol.ts";
 
 const DOC = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
 
@@ -93,6 +93,19 @@ describe("docs/protocol.md", () => {
       check(example);
     });
   }
+
+  it("shows each relayed frame as the relay makes it from the peer frame shown before it", () => {
+    const relayedExamples = all.filter((example) => example.direction === "relayed");
+    expect(relayedExamples.length).toBeGreaterThan(2);
+    for (const example of relayedExamples) {
+      const sent = all.filter((other) => other.direction === "peer" && other.line < example.line).at(-1);
+      if (!sent) throw new Error(`no peer frame before the relayed one at line ${example.line}`);
+      const decoded = decode(sent.text);
+      if (!(decoded instanceof InboundFrame)) throw new Error(`line ${sent.line} is not a valid envelope`);
+      const senderId = String(FrameSchema.parse(JSON.parse(example.text)).sender_id);
+      expect(JSON.parse(withSenderId(decoded, senderId)), `line ${example.line}`).toEqual(JSON.parse(example.text));
+    }
+  });
 
   it("shows every frame kind the Omikron writes and every one a peer sends it", () => {
     const covered = new Set(all.flatMap(check));
