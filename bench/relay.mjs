@@ -17,7 +17,7 @@
  *
  * Traffic: BENCH_USERS clients of one Iota; a round trip is client → relay → Iota (the bench
  * answers at once) → relay → the client named by receiver_id, so two relayed messages. Each
- * round measures, per relay in alternation: unloaded RTT (one round trip in flight), closed
+ * round measures, per relay in alternation (the order rotates each round): unloaded RTT (one round trip in flight, in batches interleaved between the relays), closed
  * loop (BENCH_WINDOW in flight: round trips/s, RTT p50/p99) and open loop at one fixed rate for
  * all three (CPU per message is only comparable at the same rate). CPU is read from /proc for
  * the relay's own processes (workerd, or the ws relay's node) over each phase. See bench/README.md.
@@ -48,9 +48,9 @@ const SETTINGS = {
   rounds: setting("BENCH_ROUNDS", 5),
   users: setting("BENCH_USERS", 8),
   window: setting("BENCH_WINDOW", 32),
-  samples: setting("BENCH_SAMPLES", 300),
+  samples: setting("BENCH_SAMPLES", 500),
   phaseMs: setting("BENCH_PHASE_MS", 2_500),
-  /** Round trips per second of the open-loop phase; by default half the slowest closed-loop rate of round 1. */
+  /** Round trips per second of the open-loop phase; by default a quarter of the slowest closed-loop rate of round 1. */
   rate: process.env.BENCH_RATE ? setting("BENCH_RATE", 1) : 0,
   payloadBytes: setting("BENCH_PAYLOAD_BYTES", 64),
 };
@@ -154,7 +154,16 @@ async function startFloor() {
   const before = new Set(workerdChildren());
   const worker = await unstable_startWorker({
     config: join(HERE, "floor", "wrangler.toml"),
-    dev: { server: { hostname: "127.0.0.1", port: 0 }, inspector: false, watch: false, liveReload: false, persist, logLevel: "warn" },
+    // The dev options of test/e2e/harness.mjs, which starts the hub: the same runtime setup.
+    dev: {
+      server: { hostname: "127.0.0.1", port: 0 },
+      inspector: false,
+      watch: false,
+      liveReload: false,
+      persist,
+      logLevel: "warn",
+      structuredLogsHandler: () => {},
+    },
   });
   await worker.ready;
   const proxyUrl = await worker.url;
@@ -280,12 +289,35 @@ async function drain(/** @type {ReturnType<typeof wire>} */ wired) {
   while (wired.outstanding() > 0 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
 }
 
-/** One round trip in flight at a time. */
-function unloaded(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired) {
+/** `count` round trips, one in flight at a time. */
+function unloaded(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired, /** @type {number} */ count) {
   return phase(target, wired, (p) => ({
     start: () => p.send(0),
-    onTrip: () => (p.trips >= SETTINGS.samples ? p.finish() : p.send(p.trips % target.clients.length)),
+    onTrip: () => (p.trips >= count ? p.finish() : p.send(p.trips % target.clients.length)),
   }));
+}
+
+/** Unloaded round trips are taken in batches that alternate between the relays, so a burst of
+ * load from elsewhere on the machine falls on all of them alike. */
+const UNLOADED_BATCH = 25;
+
+/** @param {Target[]} order @param {Map<Target, ReturnType<typeof wire>>} wired @returns {Promise<Map<Target, Phase>>} */
+async function unloadedInterleaved(order, wired) {
+  /** @type {Map<Target, Phase>} */
+  const merged = new Map(order.map((t) => [t, { rtts: [], trips: 0, errors: 0, ms: 0, cpuNs: 0, cpuByPid: t.pids.map(() => 0) }]));
+  for (let done = 0; done < SETTINGS.samples; done += UNLOADED_BATCH) {
+    for (const target of order) {
+      const p = await unloaded(target, /** @type {ReturnType<typeof wire>} */ (wired.get(target)), Math.min(UNLOADED_BATCH, SETTINGS.samples - done));
+      const m = /** @type {Phase} */ (merged.get(target));
+      m.rtts.push(...p.rtts);
+      m.trips += p.trips;
+      m.errors += p.errors;
+      m.ms += p.ms;
+      m.cpuNs += p.cpuNs;
+      p.cpuByPid.forEach((ns, i) => (m.cpuByPid[i] = (m.cpuByPid[i] ?? 0) + ns));
+    }
+  }
+  return merged;
 }
 
 /** BENCH_WINDOW round trips in flight for BENCH_PHASE_MS. */
@@ -338,6 +370,8 @@ function openLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wir
   });
 }
 
+/** @typedef {{ unloaded: Phase[], closed: Phase[], open: Phase[], together: Phase[] }} Results */
+
 // ---- statistics and the report --------------------------------------------------------------
 
 /** @param {number[]} values @param {number} q */
@@ -387,8 +421,8 @@ try {
   for (const target of targets) console.log(`  ${target.name}: processes ${target.pids.join(", ")}, RSS ${target.pids.map((pid) => `${Math.round(memoryOf(pid).rssMiB)} MiB`).join(", ")}`);
 
   const wired = new Map(targets.map((target) => [target, wire(target)]));
-  /** @type {Map<Target, { unloaded: Phase[], closed: Phase[], open: Phase[] }>} */
-  const results = new Map(targets.map((target) => [target, { unloaded: [], closed: [], open: [] }]));
+  /** @type {Map<Target, Results>} */
+  const results = new Map(targets.map((target) => [target, { unloaded: [], closed: [], open: [], together: [] }]));
   // Warm every relay's code paths before anything counts.
   for (const target of targets) {
     const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
@@ -396,28 +430,40 @@ try {
     await drain(w);
   }
   let rate = SETTINGS.rate;
-  const rows = [["round", "relay", "RTT p50 ms", "p99 ms", "closed rt/s", "CPU µs/msg", "open rt/s", "open p50 ms", "open p99", "CPU µs/msg @rate", "per process", "errors"]];
+  const rows = [["round", "relay", "RTT p50 ms", "p99 ms", "closed rt/s", "CPU µs/msg", "open rt/s", "open p50 ms", "open p99", "CPU µs/msg @rate", "per process", "@rate together", "errors"]];
   for (let round = 1; round <= SETTINGS.rounds; round++) {
-    for (const phaseName of /** @type {const} */ (["unloaded", "closed", "open"])) {
+    // Each round starts with another relay, so none always runs first (or right after another).
+    const order = targets.map((_, i) => /** @type {Target} */ (targets[(i + round - 1) % targets.length]));
+    for (const [target, result] of await unloadedInterleaved(order, wired)) results.get(target)?.unloaded.push(result);
+    for (const phaseName of /** @type {const} */ (["closed", "open"])) {
       if (phaseName === "open" && rate === 0) {
         const closedRates = targets.map((t) => {
           const c = results.get(t)?.closed.at(-1);
           return c ? (1000 * c.trips) / c.ms : Number.POSITIVE_INFINITY;
         });
-        rate = Math.max(100, Math.round(Math.min(...closedRates) / 2 / 100) * 100);
-        console.log(`open-loop rate: ${rate} round trips/s (${2 * rate} relayed messages/s) for every relay, half the slowest closed loop of round 1`);
+        // Well below capacity, so that load from elsewhere does not turn the phase into a queue.
+        rate = Math.max(100, Math.round(Math.min(...closedRates) / 4 / 100) * 100);
+        console.log(`open-loop rate: ${rate} round trips/s (${2 * rate} relayed messages/s) for every relay, a quarter of the slowest closed loop of round 1`);
       }
-      for (const target of targets) {
+      for (const target of order) {
         const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
-        const result = phaseName === "unloaded" ? await unloaded(target, w) : phaseName === "closed" ? await closedLoop(target, w) : await openLoop(target, w, rate);
+        const result = phaseName === "closed" ? await closedLoop(target, w) : await openLoop(target, w, rate);
         await drain(w);
         results.get(target)?.[phaseName].push(result);
       }
     }
+    // The same open loop on all three at once: every relay meets the same load from elsewhere
+    // on the machine during the same seconds, the strongest pairing of the CPU figures.
+    const together = await Promise.all(order.map((target) => openLoop(target, /** @type {ReturnType<typeof wire>} */ (wired.get(target)), rate)));
+    for (const [i, target] of order.entries()) {
+      await drain(/** @type {ReturnType<typeof wire>} */ (wired.get(target)));
+      const result = together[i];
+      if (result) results.get(target)?.together.push(result);
+    }
     for (const target of targets) {
-      const r = /** @type {{ unloaded: Phase[], closed: Phase[], open: Phase[] }} */ (results.get(target));
-      const [u, c, o] = [r.unloaded.at(-1), r.closed.at(-1), r.open.at(-1)];
-      if (!u || !c || !o) continue;
+      const r = /** @type {Results} */ (results.get(target));
+      const [u, c, o, t] = [r.unloaded.at(-1), r.closed.at(-1), r.open.at(-1), r.together.at(-1)];
+      if (!u || !c || !o || !t) continue;
       rows.push([
         String(round),
         target.name,
@@ -430,16 +476,17 @@ try {
         fixed(quantile(o.rtts, 0.99), 3),
         fixed(cpuPerMessage(o), 1),
         o.cpuByPid.map((ns) => fixed(ns / 1000 / (2 * o.trips), 1)).join(" + "),
-        String(u.errors + c.errors + o.errors),
+        fixed(cpuPerMessage(t), 1),
+        String(u.errors + c.errors + o.errors + t.errors),
       ]);
-      if (u.errors + c.errors + o.errors > 0) exitCode = 1;
+      if (u.errors + c.errors + o.errors + t.errors > 0) exitCode = 1;
     }
   }
   console.log(`\nevery round (rt = round trip = 2 relayed messages; CPU of the relay's own processes from /proc)\n${table(rows)}`);
 
-  const [hub, floor, ws] = targets.map((t) => /** @type {{ unloaded: Phase[], closed: Phase[], open: Phase[] }} */ (results.get(t)));
+  const [hub, floor, ws] = targets.map((t) => /** @type {Results} */ (results.get(t)));
   if (hub && floor && ws) {
-    /** Per-round ratio, then the median over rounds: rounds alternate, so load drift cancels. @param {(p: Phase) => number} f @param {"unloaded" | "closed" | "open"} k @param {typeof hub} a */
+    /** Per-round ratio, then the median over rounds: rounds alternate, so load drift cancels. @param {(p: Phase) => number} f @param {keyof Results} k @param {Results} a */
     const ratio = (f, k, a) => median(a[k].map((p, i) => f(p) / f(/** @type {Phase} */ (floor[k][i]))));
     const rtt = (/** @type {Phase} */ p) => median(p.rtts);
     const tput = (/** @type {Phase} */ p) => (1000 * p.trips) / p.ms;
@@ -449,6 +496,7 @@ try {
       ["closed-loop round trips/s", ...[hub, floor, ws].map((r) => fixed(median(r.closed.map(tput)), 0)), fixed(ratio(tput, "closed", hub), 2), fixed(ratio(tput, "closed", ws), 2)],
       ["closed-loop CPU µs/msg", ...[hub, floor, ws].map((r) => fixed(median(r.closed.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "closed", hub), 2), fixed(ratio(cpuPerMessage, "closed", ws), 2)],
       [`CPU µs/msg at ${rate} rt/s`, ...[hub, floor, ws].map((r) => fixed(median(r.open.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "open", hub), 2), fixed(ratio(cpuPerMessage, "open", ws), 2)],
+      [`CPU µs/msg at ${rate} rt/s, all at once`, ...[hub, floor, ws].map((r) => fixed(median(r.together.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "together", hub), 2), fixed(ratio(cpuPerMessage, "together", ws), 2)],
       [`RTT p50 ms at ${rate} rt/s`, ...[hub, floor, ws].map((r) => fixed(median(r.open.map(rtt)), 3)), fixed(ratio(rtt, "open", hub), 2), fixed(ratio(rtt, "open", ws), 2)],
     ];
     console.log(`\n${table(summary)}`);
