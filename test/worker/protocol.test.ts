@@ -427,6 +427,12 @@ describe("frame size (SPEC §9)", () => {
     expect(isOversize(`${"a".repeat(20)}${"€".repeat(14)}`, 61)).toBe(true);
   });
 
+  it("counts what TextEncoder would write, lone and reversed surrogates included", () => {
+    for (const text of ["\ud800", "a\udc00b", "\udc00\ud800", "😀\ud83d", "\u07ff\u0800\uffff", ""]) {
+      expect(frameBytes(text)).toBe(new TextEncoder().encode(text).byteLength);
+    }
+  });
+
   it("measures a binary frame by its byte length", () => {
     expect(frameBytes(new ArrayBuffer(10))).toBe(10);
     expect(isOversize(new ArrayBuffer(10), 10)).toBe(false);
