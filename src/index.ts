@@ -8,6 +8,7 @@ import { version } from "../package.json";
 import { admin } from "./admin";
 import { clientAddress } from "./client-address";
 import { ConfigError, configOf } from "./config";
+import { corsForListedOrigins } from "./cors";
 import type { Env } from "./env";
 import { jsonError } from "./http-error";
 import { log } from "./log";
@@ -29,6 +30,8 @@ app.use("*", async (c, next) => {
   configOf(c.env);
   await next();
 });
+
+for (const path of ["/", "/health", "/admin", "/admin/*"]) app.use(path, corsForListedOrigins);
 
 app.get("/", (c) => c.json({ name: "omikron", version, omikron_id: OMIKRON_ID, endpoints: ENDPOINTS }));
 
