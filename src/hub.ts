@@ -452,7 +452,7 @@ export class Hub extends SocketHost<HubAttachment> {
     const hint = this.ownerHints.get(userId);
     if (hint) return hint;
     if (this.isKnownUnknown(userId)) return undefined;
-    const owner = await this.verified(() => userRecordOf(this.env, userId).ownerOf(userId, iotaId));
+    const owner = await this.verified(() => userRecordOf(this.env, userId).ownerOf(iotaId));
     if (owner) {
       if (this.ownerHints.size >= MAX_OWNER_HINTS) this.ownerHints.clear();
       this.ownerHints.set(userId, owner);

@@ -87,7 +87,8 @@ export class UserRecord extends DurableObject<Env> {
    * The record, fetched once from the control when this object holds none: records from
    * before user records existed live only in the control until its migration pushes them
    * here (SPEC §8.1 "fetches them once"). Once per wake: a user nobody created stays unknown
-   * in memory, and the push that creates it brings the record.
+   * in memory, and the push that creates it brings the record. Only call joins fetch: they
+   * are socket-driven and limited per client address (SPEC §3).
    */
   private async record(userId: string): Promise<Row | null> {
     const row = this.stored();
@@ -174,8 +175,12 @@ export class UserRecord extends DurableObject<Env> {
    * hub that asks: when the answer is "unknown", it will remember that, so it is told when
    * the user is created.
    */
-  async ownerOf(userId: string, askingIota: string): Promise<Owner> {
-    const row = await this.record(userId);
+  ownerOf(askingIota: string): Owner {
+    // Never fetched from the control: a lookup is frame-driven (an Iota may send thousands a
+    // second to ids nobody created), so it must not reach the control. A user whose record
+    // has not arrived yet (r1's, while the control migrates) is "unknown" for now, and the
+    // push that brings the record tells the asking hub at once (`tellWatchers`).
+    const row = this.stored();
     if (row?.key_digest) return row.iota_id;
     if (this.watchers.size < MAX_WATCHERS) this.watchers.add(askingIota);
     return undefined;

@@ -44,9 +44,9 @@ function faultyEnv(env: Env): Env {
       get: (id: DurableObjectId) => {
         if (faults.directoryUnreachable) return unreachable;
         const stub = records.get(id);
-        const ownerOf = async (userId: string, askingIota: string) => {
+        const ownerOf = async (askingIota: string) => {
           await faults.stall;
-          return stub.ownerOf(userId, askingIota);
+          return stub.ownerOf(askingIota);
         };
         return new Proxy(stub, { get: (target, name) => (name === "ownerOf" ? ownerOf : Reflect.get(target, name)) });
       },

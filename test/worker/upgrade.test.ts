@@ -7,7 +7,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { callIdentification } from "./calls";
-import { type Account, clientIdentification, connect, iotaIdentification, keyHash, uuid } from "./support";
+import { type Account, clientIdentification, connect, connectIota, createIota, createUser, errorReply, iotaIdentification, keyHash, uuid } from "./support";
 
 async function sha256Hex(text: string): Promise<string> {
   const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
@@ -44,6 +44,13 @@ describe("upgrading from r1", () => {
       state.storage.sql.exec("INSERT INTO iotas VALUES (?, ?)", iota.id, r1Iota);
       state.storage.sql.exec("INSERT INTO users VALUES (?, ?, ?)", user.id, iota.id, r1User);
     });
+    // Before the migration, another hub looking the user up hears "unknown"; the lookup
+    // does not reach the control.
+    const sender = await createIota();
+    const senderUser = await createUser(sender);
+    const senderPeer = await connectIota(sender, [senderUser.id]);
+    const early = { id: uuid(), type: "message_send", data: {}, receiver_id: user.id, sender_id: senderUser.id };
+    expect(await senderPeer.request(early)).toEqual(errorReply("error_invalid_user_id", early.id, 2, { receiver_id: user.id }));
     await evictDurableObject(control);
     // The first wake after the deploy upgrades the schema and queues the migration.
     const tables = await runInDurableObject(control, (_instance, state) =>
@@ -53,6 +60,14 @@ describe("upgrading from r1", () => {
     expect(tables).not.toContain("call_sockets");
     while (await runDurableObjectAlarm(control));
     expect(await identifies(iota, user)).toEqual([`${user.id},`, true]);
+    // The migration's push told the hub that asked: its "unknown" is forgotten at once.
+    const iotaPeer = await connect(`/ws/iota/${iota.id}`);
+    expect((await iotaPeer.request(iotaIdentification(iota, []))).type).toBe("identification_response");
+    // The client connected by `identifies` is online: the new Iota socket hears of it first.
+    expect(await iotaPeer.next()).toMatchObject({ type: "client_connected", data: { user_id: user.id } });
+    const late = JSON.stringify({ id: uuid(), type: "message_send", data: {}, receiver_id: user.id, sender_id: senderUser.id });
+    senderPeer.send(late);
+    expect(await iotaPeer.nextText()).toBe(late);
     // The user record has it too, so the user can join a call.
     const callId = uuid();
     const member = await connect(`/ws/call/${callId}`);
