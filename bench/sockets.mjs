@@ -131,10 +131,6 @@ async function main() {
       MAX_DEVICES_PER_USER: String(devices),
       RATE_LIMIT_PER_SEC: "1000000",
       RATE_LIMIT_BURST: "1000000",
-      // The identification alarm walks every socket each time it fires (SocketHost); with
-      // deadlines ten minutes out it does not fire while the sockets connect, so the run
-      // measures holding them, not that walk.
-      IDENTIFY_TIMEOUT_MS: "600000",
     },
   });
   /** @type {{ stdin: NodeJS.WritableStream, next: () => Promise<Record<string, number>> }[]} */
