@@ -134,6 +134,10 @@ describe("structured logs (SPEC §11)", () => {
     }
 
     for (const event of socketLines()) expect(event.conn).toMatch(UUID_V4);
+    // The refusal names its reason for the operator, though the peer's frame stays generic.
+    expect(socketLines().filter((event) => event.event === "refused")).toEqual([
+      expect.objectContaining({ role: "client", iota_id: iota.id, reason: "bad_credential" }),
+    ]);
     const told = stories();
     expect(told.map(([, story]) => story)).toEqual([
       [["connect", "iota", null], ["identified", "iota", null], ["replaced", "iota", 4001]],
