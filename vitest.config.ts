@@ -89,7 +89,7 @@ export default defineConfig({
           cloudflareTest({
             main: "./test/worker-faults/entry.ts",
             wrangler: workerConfig,
-            miniflare: { bindings: { ADMIN_TOKEN }, ratelimits: UNLIMITED_ADDRESSES },
+            miniflare: { bindings: defaults, ratelimits: UNLIMITED_ADDRESSES },
           }),
         ],
         test: { name: "worker-faults", include: ["test/worker-faults/**/*.test.ts"] },
