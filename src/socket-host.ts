@@ -160,7 +160,10 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     const { live, waiting, attempting } = this.tracked;
     waiting.delete(ws);
     attempting.delete(ws);
-    if (!live.delete(ws) || live.size > 0) return;
+    // Not `if (!live.delete(ws))`: when this socket's close event woke the object, the index
+    // was rebuilt without it, and it is still the last one.
+    live.delete(ws);
+    if (live.size > 0) return;
     this.nextIdleCheck = null;
     this.ctx.storage.deleteAlarm().catch(() => log("internal_error", { error: "alarm_delete_failed", level: "error" }));
   }

@@ -5,7 +5,7 @@
  * (SPEC §4 r2). Asserted by reading each object's own storage.
  */
 import { env } from "cloudflare:workers";
-import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
+import { evictDurableObject, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { callIdentification, users } from "../worker/calls";
 import { type Account, type Peer, clientIdentification, createIota, createUser, iotaIdentification, keyHash, uuid } from "../worker/support";
@@ -49,6 +49,14 @@ describe("storage before identification (SPEC §4 r2)", () => {
     expect(waiting.alarm).not.toBeNull();
     await closeAll(peers);
     expect((await listDurableObjectIds(env.HUB)).map(String)).toContain(String(env.HUB.idFromName(iotaId)));
+    expect(await storedBy(env.HUB, iotaId)).toEqual(NOTHING);
+  });
+
+  it("leaves nothing when the last socket's close is what wakes the hibernated object", async () => {
+    const iotaId = uuid();
+    const peer = await connectFrom(`/ws/client/${iotaId}`);
+    await evictDurableObject(env.HUB.get(env.HUB.idFromName(iotaId)));
+    await closeAll([peer]);
     expect(await storedBy(env.HUB, iotaId)).toEqual(NOTHING);
   });
 
