@@ -388,7 +388,11 @@ export class Directory extends DurableObject<Env> {
     }
     if (rows.length === 0) return null;
     await this.scheduleAlarm();
-    if (await this.deliver(rows, Date.now() + PROPAGATION_WAIT_MS)) return null;
+    if (await this.deliver(rows, Date.now() + PROPAGATION_WAIT_MS)) {
+      // Nothing left to retry: the alarm that backed up this attempt need not wake the object.
+      if (!this.meta("migrate") && this.sql.exec("SELECT 1 FROM outbox LIMIT 1").toArray().length === 0) await this.ctx.storage.deleteAlarm();
+      return null;
+    }
     const due = this.sql.exec<{ due: number | null }>("SELECT MIN(due) AS due FROM outbox").one().due ?? Date.now();
     return Math.max(1, Math.ceil((due - Date.now()) / 1_000));
   }
