@@ -25,8 +25,11 @@ type CallSocket = {
   socket_id: string;
 };
 
-/** Bound on the hubs remembered as having cached "unknown user" here (in memory only). */
+/** Bound on the hubs remembered as having cached "unknown user" here. */
 const MAX_WATCHERS = 1_000;
+
+/** How long a hub remembers "unknown user" (SPEC §5.2 r2), and so how long it is watched. */
+export const UNKNOWN_USER_TTL_MS = 60_000;
 
 export class UserRecord extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -35,11 +38,13 @@ export class UserRecord extends DurableObject<Env> {
   /** A record fetched from the control once, for objects from before this class had pushes. */
   private fetching: Promise<void> | null = null;
   /**
-   * Hubs that were told "unknown user" and remember it (SPEC §5.2 r2): when the control
-   * creates the user, they are told to forget it at once. Memory only: an unknown id leaves
-   * no storage, and a hub's memory of it ends within 60 s anyway.
+   * Hubs that were told "unknown user" and remember it (SPEC §5.2 r2), with when their
+   * memory of it lapses: when the control creates the user, they are told to forget it at
+   * once. Stored, because this object holds no socket and is evicted long before a hub's
+   * 60 s are up; the alarm removes the rows as they lapse, and with them all storage of an
+   * id nobody created.
    */
-  private readonly watchers = new Set<string>();
+  private watching: Map<string, number> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -64,7 +69,7 @@ export class UserRecord extends DurableObject<Env> {
   private write(row: Row): void {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS user_record (id INTEGER PRIMARY KEY CHECK (id = 1), iota_id TEXT, key_digest TEXT, version INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS call_sockets (call_id TEXT NOT NULL, socket_id TEXT NOT NULL, PRIMARY KEY (call_id, socket_id));
+      CREATE TABLE IF NOT EXISTS call_sockets (call_id TEXT NOT NULL, socket_id TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (call_id, socket_id));
       CREATE TABLE IF NOT EXISTS closing (call_id TEXT NOT NULL, socket_id TEXT NOT NULL, PRIMARY KEY (call_id, socket_id));
     `);
     this.sql.exec(
@@ -137,7 +142,14 @@ export class UserRecord extends DurableObject<Env> {
       if (this.stored()?.key_digest !== checked) return "bad_credential";
       if (this.callsBesides(callId) >= limit) return "limit";
     }
-    this.sql.exec("INSERT OR IGNORE INTO call_sockets (call_id, socket_id) VALUES (?, ?)", callId, socketId);
+    // The version the socket joined under: a revoking push names the version it revokes up
+    // to, so it closes exactly the sockets that joined before it (see `applyRecord`).
+    this.sql.exec(
+      "INSERT OR IGNORE INTO call_sockets (call_id, socket_id, version) VALUES (?, ?, ?)",
+      callId,
+      socketId,
+      this.stored()?.version ?? 0,
+    );
     return "joined";
   }
 
@@ -175,29 +187,77 @@ export class UserRecord extends DurableObject<Env> {
    * hub that asks: when the answer is "unknown", it will remember that, so it is told when
    * the user is created.
    */
-  ownerOf(askingIota: string): Owner {
+  async ownerOf(askingIota: string): Promise<Owner> {
     // Never fetched from the control: a lookup is frame-driven (an Iota may send thousands a
     // second to ids nobody created), so it must not reach the control. A user whose record
     // has not arrived yet (r1's, while the control migrates) is "unknown" for now, and the
     // push that brings the record tells the asking hub at once (`tellWatchers`).
     const row = this.stored();
     if (row?.key_digest) return row.iota_id;
-    if (this.watchers.size < MAX_WATCHERS) this.watchers.add(askingIota);
+    await this.watch(askingIota);
     return undefined;
+  }
+
+  private watchers(): Map<string, number> {
+    if (!this.watching) {
+      this.watching = new Map(
+        this.hasTable("watchers")
+          ? this.sql.exec<{ iota_id: string; until: number }>("SELECT iota_id, until FROM watchers").toArray().map((w) => [w.iota_id, w.until])
+          : [],
+      );
+    }
+    return this.watching;
+  }
+
+  /** Remembers a hub that now caches "unknown user"; written once per half of its memory. */
+  private async watch(iotaId: string): Promise<void> {
+    const watchers = this.watchers();
+    const now = Date.now();
+    const until = watchers.get(iotaId);
+    if (until !== undefined && until - now > UNKNOWN_USER_TTL_MS / 2) return;
+    if (until === undefined && watchers.size >= MAX_WATCHERS) return;
+    const lapses = now + UNKNOWN_USER_TTL_MS;
+    watchers.set(iotaId, lapses);
+    this.sql.exec("CREATE TABLE IF NOT EXISTS watchers (iota_id TEXT PRIMARY KEY, until INTEGER NOT NULL)");
+    this.sql.exec("INSERT INTO watchers (iota_id, until) VALUES (?, ?) ON CONFLICT (iota_id) DO UPDATE SET until = excluded.until", iotaId, lapses);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(lapses);
+  }
+
+  /** Drops lapsed watchers; an object left with no record and no watcher keeps nothing at all. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const watchers = this.watchers();
+    for (const [iotaId, until] of watchers) if (until <= now) watchers.delete(iotaId);
+    if (watchers.size > 0) {
+      this.sql.exec("DELETE FROM watchers WHERE until <= ?", now);
+      await this.ctx.storage.setAlarm(Math.min(...watchers.values()));
+      return;
+    }
+    this.dropWatchers();
+    if (!this.stored()) await this.ctx.storage.deleteAll();
+  }
+
+  private dropWatchers(): void {
+    this.watching = new Map();
+    this.sql.exec("DROP TABLE IF EXISTS watchers");
   }
 
   // ---- pushes from the control ---------------------------------------------------------
 
   /**
-   * Applies a record the control pushed. A revoking change moves the user's call sockets
-   * to `closing` in the same write, then closes them; a push that fails half-way is
-   * retried by the control's outbox and finishes the closes, whatever version it carries.
+   * Applies a record the control pushed. A revoking change moves the call sockets that
+   * joined before it to `closing` in the same write, then closes them, even when a newer
+   * record is here already: a revoking push that failed and is retried after a later
+   * change (say, its Iota's removal) still owes those closes, and sockets that joined under
+   * the later record are not its to close. A push that fails half-way is retried by the
+   * control's outbox and finishes the closes.
    */
   async applyRecord(userId: string, state: UserState): Promise<void> {
     const wasKnown = Boolean(this.stored()?.key_digest);
-    if (this.adopt(state) && state.revoke) {
-      this.sql.exec("INSERT OR IGNORE INTO closing SELECT call_id, socket_id FROM call_sockets");
-      this.sql.exec("DELETE FROM call_sockets");
+    this.adopt(state);
+    if (state.revoke && this.stored()) {
+      this.sql.exec("INSERT OR IGNORE INTO closing SELECT call_id, socket_id FROM call_sockets WHERE version < ?", state.version);
+      this.sql.exec("DELETE FROM call_sockets WHERE version < ?", state.version);
     }
     if (!wasKnown && this.stored()?.key_digest) await this.tellWatchers(userId);
     await this.closePending(userId);
@@ -219,8 +279,9 @@ export class UserRecord extends DurableObject<Env> {
 
   /** The user exists now: hubs that remembered it as unknown forget that at once (SPEC §5.2 r2). */
   private async tellWatchers(userId: string): Promise<void> {
-    const watchers = [...this.watchers];
-    this.watchers.clear();
+    const now = Date.now();
+    const watchers = [...this.watchers()].filter(([, until]) => until > now).map(([iotaId]) => iotaId);
+    this.dropWatchers();
     const results = await Promise.allSettled(watchers.map((iotaId) => this.env.HUB.get(this.env.HUB.idFromName(iotaId)).forgetUnknown(userId)));
     if (results.some((result) => result.status === "rejected")) log("internal_error", { user_id: userId, error: "forget_unknown_failed", level: "warn" });
   }

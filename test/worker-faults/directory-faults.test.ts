@@ -28,6 +28,7 @@ afterEach(() => {
   faults.stall = null;
   faults.failNextPush.clear();
   faults.failNextRecordPush.clear();
+  faults.refuseRevokingRecordPush.clear();
 });
 
 async function identifyClient(iota: Account, user: Account, key = user.key): Promise<{ peer: Peer; accepted: unknown }> {
@@ -109,6 +110,31 @@ describe("durable propagation (SPEC §8.1 r2, §8.2)", () => {
     expect(await stays.next()).toMatchObject({ type: "client_disconnected", data: { user_id: user.id } });
     const again = await connect(`/ws/call/${callId}`);
     expect((await again.request(callIdentification(callId, user))).data.accepted).toBe(false);
+  });
+
+  it("closes a call member revoked by a failed push even when a later change reached the record first", async () => {
+    const iota = await createIota();
+    const user = await createUser(iota);
+    const other = await createUser(iota);
+    const callId = uuid();
+    const stays = await connect(`/ws/call/${callId}`);
+    expect((await stays.request(callIdentification(callId, other))).data.accepted).toBe(true);
+    const revoked = await connect(`/ws/call/${callId}`);
+    expect((await revoked.request(callIdentification(callId, user))).data.accepted).toBe(true);
+    expect((await stays.next()).type).toBe("client_connected");
+    // The re-key's push to the user's record fails before it stores anything ...
+    faults.refuseRevokingRecordPush.add(user.id);
+    const newKey = keyHash();
+    expect((await adminFetch(`/users/${user.id}`, "PUT", { iota_id: iota.id, private_key_hash: newKey })).status).toBe(503);
+    // ... and a newer change (the Iota's removal, which revokes no call socket) lands there first.
+    expect([204, 503]).toContain((await adminFetch(`/iotas/${iota.id}`, "DELETE")).status);
+    await expectServed(revoked);
+    // When the re-key's retry lands, the socket that joined with the old key is closed.
+    faults.refuseRevokingRecordPush.clear();
+    expect(await revoked.closed).toEqual({ code: 4003, reason: "credential revoked" });
+    const again = await connect(`/ws/call/${callId}`);
+    expect((await again.request(callIdentification(callId, user))).data.accepted).toBe(false);
+    expect((await (await connect(`/ws/call/${callId}`)).request(callIdentification(callId, { id: user.id, key: newKey }))).data.accepted).toBe(true);
   });
 
   it("a repeated PUT after a failed push pushes what the first left pending", async () => {

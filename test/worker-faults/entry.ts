@@ -21,6 +21,8 @@ export const faults = {
   failNextPush: new Set<string>(),
   /** The next push to these users' records (by user_id) fails once each, after storing the record. */
   failNextRecordPush: new Set<string>(),
+  /** Revoking pushes to these users' records fail before anything is stored, for as long as they are listed. */
+  refuseRevokingRecordPush: new Set<string>(),
 };
 
 /** A stub whose every method rejects, as an unreachable object's would. */
@@ -74,6 +76,7 @@ export class CallRoom extends RealCallRoom {
 export class UserRecord extends RealUserRecord {
   /** Fails after the record is stored and before the call sockets are closed: the worst place. */
   override async applyRecord(userId: string, state: UserState): Promise<void> {
+    if (state.revoke && faults.refuseRevokingRecordPush.has(userId)) throw new Error("push refused (injected)");
     if (!faults.failNextRecordPush.delete(userId)) return super.applyRecord(userId, state);
     const closeCalls = this.env.CALL_ROOM;
     const failing = { ...this.env, CALL_ROOM: { idFromName: (name: string) => closeCalls.idFromName(name), get: () => unreachable } };
