@@ -2,22 +2,19 @@
  * The call room (SPEC §7): one Durable Object per call, holding its members' sockets, their
  * call and user states, and relaying signalling between them.
  */
-import { z } from "zod";
 import { type JoinVerdict, userRecordOf } from "./directory";
 import { jsonError } from "./http-error";
 import { type RateSettings, peerRateSettings } from "./limits";
 import { type LogFields, log } from "./log";
 import { OMIKRON_ID, frame, keyHashSchema, normalizeId, parseLastPing, withSenderId } from "./protocol";
+import { CallIdentificationData, type CallState, CallStateSchema, StateChangeData } from "./protocol-schemas";
 import { type BaseAttachment, CLOSE, type Inbound, SocketHost } from "./socket-host";
 
 /** Why a join was refused, for the operator's log only (SPEC §11 r2). */
 type RefusalReason = "bad_credential" | "unknown_id" | "id_mismatch" | "ill_typed" | "directory_unavailable";
 
-const CallState = z.enum(["active", "streaming", "muted", "deafed"]);
-const UserState = z.string().min(1).max(64);
-
 interface MemberState {
-  call_state: z.infer<typeof CallState>;
+  call_state: CallState;
   user_state: string;
 }
 
@@ -28,19 +25,6 @@ interface CallAttachment extends BaseAttachment {
   /** Set once the member has identified. */
   userId?: string;
 }
-
-const CallIdentification = z.object({
-  call_id: z.string(),
-  user_id: z.string(),
-  private_key_hash: z.string(),
-  call_state: CallState.default("active"),
-  user_state: UserState.default("online"),
-});
-
-const StateChange = z.looseObject({
-  call_state: CallState.optional(),
-  user_state: UserState.optional(),
-});
 
 export class CallRoom extends SocketHost<CallAttachment> {
   /** Members' sockets, rebuilt from attachments when the object wakes. */
@@ -74,7 +58,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
       this.states = new Map();
       const rows = this.sql.exec<{ user_id: string; call_state: string; user_state: string }>("SELECT * FROM members");
       for (const row of rows) {
-        this.states.set(row.user_id, { call_state: CallState.parse(row.call_state), user_state: row.user_state });
+        this.states.set(row.user_id, { call_state: CallStateSchema.parse(row.call_state), user_state: row.user_state });
       }
     }
     return this.states;
@@ -111,7 +95,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
   }
 
   protected async identify(ws: WebSocket, attachment: CallAttachment, id: string | undefined, data: unknown): Promise<void> {
-    const request = CallIdentification.safeParse(data);
+    const request = CallIdentificationData.safeParse(data);
     const userId = request.success ? normalizeId(request.data.user_id) : null;
     const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
     if (!request.success || !userId || !keyHash?.success) return this.refuse(ws, attachment, id, "ill_typed");
@@ -124,10 +108,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
       return this.refuse(ws, attachment, id, "directory_unavailable");
     }
     if (verdict === "limit") {
-      this.reject(ws, attachment, "error_too_many_connections", id, "this user is in too many calls");
-      log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
-      this.drop(ws, CLOSE.refused, "too many calls");
-      return;
+      return this.refuseAtLimit(ws, attachment, userId, "error_too_many_connections", id, "this user is in too many calls", "too many calls");
     }
     if (verdict !== "joined") return this.refuse(ws, attachment, id, verdict);
 
@@ -141,10 +122,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
     }
     if (!previous && members.size >= this.config.CALL_MAX_MEMBERS) {
       this.forgetCall(userId, attachment);
-      this.reject(ws, attachment, "error_call_full", id, "the call is full");
-      log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
-      this.drop(ws, CLOSE.refused, "call full");
-      return;
+      return this.refuseAtLimit(ws, attachment, userId, "error_call_full", id, "the call is full", "call full");
     }
     attachment.phase = "identified";
     attachment.userId = userId;
@@ -217,7 +195,7 @@ export class CallRoom extends SocketHost<CallAttachment> {
 
   /** Applies `client_changed` and tells the others only what changed (SPEC §7). */
   private changeState(ws: WebSocket, attachment: CallAttachment, userId: string, id: string | undefined, data: Record<string, unknown>): void {
-    const change = StateChange.safeParse(data);
+    const change = StateChangeData.safeParse(data);
     if (!change.success) {
       return this.reject(ws, attachment, "error_invalid_data", id, "call_state or user_state is invalid");
     }

@@ -2,7 +2,6 @@
  * The hub (SPEC §4, §5, §6): one Durable Object per Iota, holding the Iota's socket and its
  * users' client sockets, relaying between them, and forwarding to other hubs (§5.3).
  */
-import { z } from "zod";
 import { credentialMatches } from "./credentials";
 import { type Applied, HubStore, type HubRecords, NO_CREDENTIAL, type Owner, controlOf, userRecordOf } from "./directory";
 import type { Env } from "./env";
@@ -20,6 +19,7 @@ import {
   withSenderId,
   writeIdList,
 } from "./protocol";
+import { ClientIdentificationData, IotaIdentificationData } from "./protocol-schemas";
 import { type BaseAttachment, CLOSE, type Inbound, SocketHost } from "./socket-host";
 
 interface HubAttachment extends BaseAttachment {
@@ -52,18 +52,6 @@ export type Delivery = "delivered" | "no_iota" | "not_owner";
 
 /** Why an identification was refused, for the operator's log only (SPEC §11 r2). */
 type RefusalReason = "bad_credential" | "unknown_id" | "id_mismatch" | "ill_typed";
-
-const IotaIdentification = z.object({
-  iota_id: z.string(),
-  user_ids: z.union([z.string(), z.array(z.string())]),
-  private_key_hash: z.string().optional(),
-});
-
-const ClientIdentification = z.object({
-  iota_id: z.string(),
-  user_id: z.string(),
-  private_key_hash: z.string(),
-});
 
 /** A bound on remembered owners of other hubs' users; a hint is verified by the receiving hub. */
 const MAX_OWNER_HINTS = 10_000;
@@ -188,7 +176,7 @@ export class Hub extends SocketHost<HubAttachment> {
   // ---- identification (SPEC §4.1, §4.2) ------------------------------------------------
 
   private async identifyIota(ws: WebSocket, attachment: HubAttachment, id: string | undefined, data: unknown): Promise<void> {
-    const request = IotaIdentification.safeParse(data);
+    const request = IotaIdentificationData.safeParse(data);
     const required = this.config.IOTA_AUTH === "required";
     const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
     if (!request.success || (required && !keyHash?.success)) return this.refuseIota(ws, attachment, id, "ill_typed");
@@ -250,7 +238,7 @@ export class Hub extends SocketHost<HubAttachment> {
   }
 
   private async identifyClient(ws: WebSocket, attachment: HubAttachment, id: string | undefined, data: unknown): Promise<void> {
-    const request = ClientIdentification.safeParse(data);
+    const request = ClientIdentificationData.safeParse(data);
     const userId = request.success ? normalizeId(request.data.user_id) : null;
     const keyHash = request.success ? keyHashSchema.safeParse(request.data.private_key_hash) : null;
     if (!request.success || !userId || !keyHash?.success) return this.refuseClient(ws, attachment, id, "ill_typed");
@@ -273,10 +261,7 @@ export class Hub extends SocketHost<HubAttachment> {
     const index = this.connected;
     const devices = index.clients.get(userId);
     if (devices && devices.size >= this.config.MAX_DEVICES_PER_USER) {
-      this.reject(ws, attachment, "error_too_many_connections", id, "too many devices for this user");
-      log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
-      this.drop(ws, CLOSE.refused, "too many connections");
-      return;
+      return this.refuseAtLimit(ws, attachment, userId, "error_too_many_connections", id, "too many devices for this user", "too many connections");
     }
     attachment.phase = "identified";
     attachment.userId = userId;

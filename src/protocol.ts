@@ -19,16 +19,13 @@ export function normalizeId(value: unknown): string | null {
   return isUuid(value) ? value.toLowerCase() : null;
 }
 
-export const uuidSchema = z
-  .string()
-  .regex(UUID_PATTERN, "must be a UUID")
-  .transform((id) => id.toLowerCase());
+/** A UUID-shaped string as written, any case; `uuidSchema` also normalizes it. */
+export const uuidStringSchema = z.string().regex(UUID_PATTERN, "must be a UUID");
+export const uuidSchema = uuidStringSchema.transform((id) => id.toLowerCase());
 
-/** A credential as presented: 64 hex characters, any case. */
-export const keyHashSchema = z
-  .string()
-  .regex(/^[0-9a-f]{64}$/i, "must be 64 hex characters")
-  .transform((hash) => hash.toLowerCase());
+/** A credential as presented: 64 hex characters, any case; `keyHashSchema` also normalizes it. */
+export const keyHashStringSchema = z.string().regex(/^[0-9a-f]{64}$/i, "must be 64 hex characters");
+export const keyHashSchema = keyHashStringSchema.transform((hash) => hash.toLowerCase());
 
 /** Types only the Omikron writes; a peer sending one gets error_invalid_data (SPEC §2). */
 const RESERVED_TYPES: ReadonlySet<string> = new Set([

@@ -497,6 +497,13 @@ export abstract class SocketHost<A extends BaseAttachment> extends DurableObject
     log("error_reply", { ...this.logFields(attachment), error: type, request_id: id });
   }
 
+  /** Refuses an identification over a limit (SPEC §9, §11 r2): the error reply, a `refused` line naming the user, close 4003. */
+  protected refuseAtLimit(ws: WebSocket, attachment: A, userId: string, type: ErrorType, id: string | undefined, message: string, closeReason: string): void {
+    this.reject(ws, attachment, type, id, message);
+    log("refused", { ...this.logFields(attachment), user_id: userId, reason: "limit" });
+    this.drop(ws, CLOSE.refused, closeReason);
+  }
+
   /** Closes a socket from our side; departure is handled now, so the close event finds nothing to do. */
   protected drop(ws: WebSocket, code: number, reason: string, notify = true): void {
     const attachment = this.attachment(ws);

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { OMIKRON_ID, keyHashSchema, uuidSchema } from "../protocol.ts";
+import { CallStateSchema } from "../protocol-schemas.ts";
 
 /** A directory id: a UUID other than the Omikron's own. */
 export const directoryIdSchema = uuidSchema.refine((id) => id !== OMIKRON_ID, "is reserved for the Omikron");
@@ -36,7 +37,7 @@ export const PresenceSchema = z.object({
 });
 export const CallMembersSchema = z.object({
   call_id: z.string(),
-  members: z.record(z.string(), z.object({ call_state: z.string(), user_state: z.string() })),
+  members: z.record(z.string(), z.object({ call_state: CallStateSchema, user_state: z.string() })),
 });
 /** Every HTTP error body (SPEC §3). */
 export const ErrorBodySchema = z.looseObject({ error: z.string(), message: z.string().optional(), field: z.string().optional() });

@@ -8,13 +8,18 @@
  * (`src/protocol.ts`); these schemas name the fields of each type.
  */
 import { z } from "zod";
-import { ERRORS, OMIKRON_ID } from "../protocol.ts";
+import { ERRORS, OMIKRON_ID, keyHashStringSchema as keyHash, uuidStringSchema as uuid } from "../protocol.ts";
+import {
+  CallIdentificationData,
+  CallStateSchema,
+  ClientIdentificationData,
+  IotaIdentificationData,
+  StateChangeData,
+} from "../protocol-schemas.ts";
 
-const uuid = z.string().regex(/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i, "must be a UUID");
-const keyHash = z.string().regex(/^[0-9a-f]{64}$/i, "must be 64 hex characters");
+export { CallStateSchema, type CallState, UserStateSchema } from "../protocol-schemas.ts";
+
 const logField = z.object({ message: z.string(), log_level: z.union([z.literal(-1), z.literal(0), z.literal(1), z.literal(2)]) });
-/** SPEC §2: an id list is a comma-separated string (each item followed by a comma) or an array. */
-const idList = z.union([z.string(), z.array(z.string())]);
 /** SPEC §6: `last_ping` is a number >= -1 or a one-element array of one. */
 const lastPing = z.union([z.number().min(-1), z.tuple([z.number().min(-1)])]);
 
@@ -31,10 +36,6 @@ export const FrameSchema = z.looseObject({
   sender_id: z.string().optional(),
 });
 export type Frame = z.infer<typeof FrameSchema>;
-
-export const CallStateSchema = z.enum(["active", "streaming", "muted", "deafed"]);
-export type CallState = z.infer<typeof CallStateSchema>;
-export const UserStateSchema = z.string().min(1).max(64);
 
 /** What a peer sends: the request fields around a typed `data`. */
 function request<T extends z.ZodType>(type: string, data: T) {
@@ -59,35 +60,29 @@ function written<T extends z.ZodType>(type: string, data: T) {
 }
 
 // ---- peer → Omikron ------------------------------------------------------------------------
+// The Worker's own identification schemas (src/protocol-schemas.ts), with the ids and the
+// credential a well-formed peer sends checked here too: the Worker checks those after parsing,
+// where the failing check names its refusal.
 
 /** SPEC §4.1, on /ws/iota/:iota_id. */
 export const IotaIdentificationSchema = request(
   "identification",
-  z.looseObject({ iota_id: uuid, user_ids: idList, private_key_hash: keyHash.optional() }),
+  IotaIdentificationData.extend({ iota_id: uuid, private_key_hash: keyHash.optional() }),
 );
 /** SPEC §4.2, on /ws/client/:iota_id. */
 export const ClientIdentificationSchema = request(
   "identification",
-  z.looseObject({ iota_id: uuid, user_id: uuid, private_key_hash: keyHash }),
+  ClientIdentificationData.extend({ iota_id: uuid, user_id: uuid, private_key_hash: keyHash }),
 );
 /** SPEC §7, on /ws/call/:call_id. */
 export const CallIdentificationSchema = request(
   "identification",
-  z.looseObject({
-    call_id: uuid,
-    user_id: uuid,
-    private_key_hash: keyHash,
-    call_state: CallStateSchema.optional(),
-    user_state: UserStateSchema.optional(),
-  }),
+  CallIdentificationData.extend({ call_id: uuid, user_id: uuid, private_key_hash: keyHash }),
 );
 /** SPEC §6: a JSON ping, on any identified socket. */
 export const PingSchema = request("ping", z.looseObject({ last_ping: lastPing.optional() }).optional());
 /** SPEC §7: a call member's state change (no reply). */
-export const ClientChangedRequestSchema = request(
-  "client_changed",
-  z.looseObject({ call_state: CallStateSchema.optional(), user_state: UserStateSchema.optional() }),
-);
+export const ClientChangedRequestSchema = request("client_changed", StateChangeData);
 
 // ---- Omikron → peer ------------------------------------------------------------------------
 
