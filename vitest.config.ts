@@ -31,8 +31,11 @@ const UNLIMITED_ADDRESSES = {
  * `worker-limits` is the same runtime with tiny limits and IOTA_AUTH=off, for the rules that
  * only show at a limit; `worker-abuse` keeps the production limits (per-address limiters,
  * buckets, caps) and holds the attack tests, with a short idle timeout so dead peers show;
- * `node` runs the runtime-free codec's property tests in Node; `e2e` runs in Node against a
- * real local server with the `ws` client.
+ * `worker-faults` runs the real classes behind a test-only entry that injects directory faults;
+ * `node` runs the runtime-free codec's property tests and the check that the production bundle
+ * holds no test module; `cli`, `e2e` and `peer` run in Node against a real local server
+ * (`e2e` through the peer library, with a raw `ws` socket only for frames the library never
+ * sends); `browser` runs the peer library in headless Chromium against that server.
  */
 export default defineConfig({
   test: {
@@ -95,7 +98,8 @@ export default defineConfig({
         test: { name: "worker-faults", include: ["test/worker-faults/**/*.test.ts"] },
       },
       {
-        // Runtime-free code (the codec) with its property tests: cheapest in Node.
+        // Runtime-free code (the codec) with its property tests, cheapest in Node; and the
+        // production bundle's contents, which only a Node-side bundler can show.
         test: { name: "node", include: ["test/node/**/*.test.ts"], environment: "node" },
       },
       {

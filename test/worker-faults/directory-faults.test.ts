@@ -3,7 +3,6 @@
  * directory's objects fail: hubs identify their peers from their own records, revocations
  * reach them before the admin reply, and a push that fails is retried by the outbox.
  */
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   type Account,
@@ -200,11 +199,5 @@ describe("negative cache and lookup budget (SPEC §5.2 r2)", () => {
     const again = { ...over, id: uuid() };
     iotaPeer.send(again);
     expect(JSON.parse(await otherPeer.nextText()).id).toBe(again.id);
-  });
-});
-
-describe("the fault switch is test-only", () => {
-  it("is not part of the production Worker's bindings", () => {
-    expect(Object.keys(env).filter((name) => /fault/i.test(name))).toEqual([]);
   });
 });

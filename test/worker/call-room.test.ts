@@ -764,3 +764,27 @@ describe("revocation of a member (SPEC §8.2)", () => {
     expect((await elsewhere.closed).code).toBe(4003);
   });
 });
+
+describe("frames that name a receiver but are handled by the room (SPEC §7 r2)", () => {
+  it("broadcasts a client_changed that names one member to every other member and relays no raw frame", async () => {
+    const { members } = await callOfThree();
+    const [alice, bob, carol] = members;
+    alice.peer.send({ id: uuid(), type: "client_changed", data: { call_state: "muted" }, receiver_id: bob.user.id });
+    const change = fromOmikron("client_changed", { user_id: alice.user.id, call_state: "muted" }, 0);
+    // The named member gets the room's broadcast, not the sender's frame with sender_id added.
+    expect(await bob.peer.next()).toEqual(change);
+    expect(await carol.peer.next()).toEqual(change);
+    await expectNothingElse(alice.peer);
+    await expectNothingElse(bob.peer);
+    await expectNothingElse(carol.peer);
+  });
+
+  it("answers a ping that names another member with pong {} and relays nothing to that member", async () => {
+    const { members } = await callOfThree();
+    const [alice, bob, carol] = members;
+    const id = uuid();
+    expect(await alice.peer.request({ id, type: "ping", data: { last_ping: 12 }, receiver_id: bob.user.id })).toEqual(pong(id));
+    await expectNothingElse(bob.peer);
+    await expectNothingElse(carol.peer);
+  });
+});

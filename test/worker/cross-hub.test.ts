@@ -101,6 +101,17 @@ describe("cross-hub relay between Iotas (SPEC §5.3)", () => {
     expect(await b.iotaPeer.nextText()).toBe(text);
   });
 
+  it("forwards a sender_id written in upper case lower-cased, the frame otherwise unchanged (SPEC §5.3 r2)", async () => {
+    const a = await side();
+    const b = await side();
+    const upper = a.user.id.toUpperCase();
+    expect(upper).not.toBe(a.user.id);
+    const text = crossMessage(b.user.id, upper);
+    a.iotaPeer.send(text);
+    expect(await b.iotaPeer.nextText()).toBe(text.replace(`"sender_id":"${upper}"`, `"sender_id":"${a.user.id}"`));
+    await expectQuiet(a.iotaPeer);
+  });
+
   it("routes a receiver_id written in upper case to the user's Iota", async () => {
     const a = await side();
     const b = await side();
