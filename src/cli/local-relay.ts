@@ -7,12 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { applyOfflineEnv } from "../../.ci/offline-env.mjs";
-import { wranglerVars } from "../../.ci/wrangler-vars.mjs";
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+import { join } from "node:path";
+import { startLocalWorker } from "../../.ci/local-worker.mjs";
 
 export interface LocalRelay {
   /** The base URL, e.g. http://127.0.0.1:41234 */
@@ -26,34 +22,10 @@ export interface LocalRelay {
 export async function startLocalRelay(): Promise<LocalRelay> {
   // A 64-character token: the relay refuses tokens shorter than 32 (SPEC §8.2 r2).
   const adminToken = randomBytes(32).toString("hex");
-  // Must precede the import: wrangler reads these when its modules load.
-  applyOfflineEnv();
-  const { unstable_startWorker } = await import("wrangler");
   const persist = await mkdtemp(join(tmpdir(), "omikron-local-"));
   const logs: string[] = [];
-  const bindings: Record<string, { type: "plain_text" | "secret_text"; value: string }> = {};
-  for (const [name, value] of Object.entries(await wranglerVars())) bindings[name] = { type: "plain_text", value };
-  bindings.ADMIN_TOKEN = { type: "secret_text", value: adminToken };
-  let worker: Awaited<ReturnType<typeof unstable_startWorker>> | undefined;
   try {
-    worker = await unstable_startWorker({
-      config: join(ROOT, "wrangler.toml"),
-      bindings,
-      dev: {
-        server: { hostname: "127.0.0.1", port: 0 },
-        inspector: false,
-        watch: false,
-        liveReload: false,
-        persist,
-        logLevel: "warn",
-        structuredLogsHandler: (log: { message: string }) => {
-          if (logs.length >= 10_000) logs.shift();
-          logs.push(log.message);
-        },
-      },
-    });
-    await worker.ready;
-    const started = worker;
+    const worker = await startLocalWorker({ adminToken, persist, logs });
     const url = new URL("/", await worker.url).href.replace(/\/$/, "");
     return {
       url,
@@ -61,14 +33,13 @@ export async function startLocalRelay(): Promise<LocalRelay> {
       logs,
       async stop() {
         try {
-          await started.dispose();
+          await worker.dispose();
         } finally {
           await rm(persist, { recursive: true, force: true });
         }
       },
     };
   } catch (error) {
-    await worker?.dispose().catch(() => {});
     await rm(persist, { recursive: true, force: true });
     throw error;
   }

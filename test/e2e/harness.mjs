@@ -10,17 +10,14 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import WebSocket from "ws";
-import { applyOfflineEnv } from "../../.ci/offline-env.mjs";
-import { wranglerVars } from "../../.ci/wrangler-vars.mjs";
+import { startLocalWorker } from "../../.ci/local-worker.mjs";
 import { connectClient, connectIota, joinCall } from "../../src/peer/index.ts";
 
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 export const UUID_PATTERN = /^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/;
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 /** How long a test waits for an expected frame before failing with a readable message. */
 const FRAME_WAIT_MS = 15_000;
@@ -76,47 +73,12 @@ const TEST_PEER = { reconnect: false, keepAliveMs: 0 };
  */
 export async function startRelay(options = {}) {
   const adminToken = options.adminToken ?? `e2e-${randomBytes(16).toString("hex")}`;
-  // Must precede the import: wrangler reads these when its modules load.
-  applyOfflineEnv();
-  const { unstable_startWorker } = await import("wrangler");
   const persist = await mkdtemp(join(tmpdir(), "omikron-e2e-"));
   /** @type {string[]} */
   const logs = [];
-  // Every var is passed explicitly, so the developer's .dev.vars changes nothing here.
-  /** @type {Record<string, { type: "plain_text" | "secret_text", value: string }>} */
-  const bindings = {};
-  for (const [name, value] of Object.entries({ ...(await wranglerVars()), ...options.vars })) bindings[name] = { type: "plain_text", value };
-  bindings.ADMIN_TOKEN = { type: "secret_text", value: adminToken };
   /** @param {number} port */
-  const launch = async (port) => {
-    const started = await unstable_startWorker({
-      config: join(ROOT, "wrangler.toml"),
-      ...(options.entrypoint ? { entrypoint: options.entrypoint } : {}),
-      bindings,
-      dev: {
-        server: { hostname: "127.0.0.1", port },
-        inspector: false,
-        watch: false,
-        liveReload: false,
-        persist,
-        logLevel: "warn",
-        // The relay logs one JSON line per connection event; kept for a failing test's
-        // report instead of flooding the output.
-        structuredLogsHandler: (/** @type {{ message: string }} */ log) => {
-          if (logs.length >= 10_000) logs.shift();
-          logs.push(log.message);
-        },
-      },
-    });
-    try {
-      await started.ready;
-    } catch (error) {
-      await started.dispose().catch(() => {});
-      throw error;
-    }
-    return started;
-  };
-  /** @type {Awaited<ReturnType<typeof unstable_startWorker>> | undefined} */
+  const launch = (port) => startLocalWorker({ adminToken, persist, logs, port, vars: options.vars, entrypoint: options.entrypoint });
+  /** @type {Awaited<ReturnType<typeof startLocalWorker>> | undefined} */
   let worker;
   try {
     worker = await launch(0);
