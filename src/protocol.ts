@@ -188,10 +188,11 @@ export function errorFrame(
  * overwritten, so key order (integer-like keys included), unknown fields, whitespace and
  * numbers beyond double precision all pass byte for byte. The scan says where the value sits
  * (a valid envelope has at most one top-level `sender_id`) or where the member goes.
+ * `senderId` is always an id this Omikron checked and lower-cased, a UUID, so it is written
+ * between quotes as it is: a UUID has nothing JSON escapes (this runs on every relayed frame).
  */
 export function withSenderId(frame: InboundFrame, senderId: string): string {
   const { text, scan } = frame;
-  const value = JSON.stringify(senderId);
-  if (scan.senderStart >= 0) return text.slice(0, scan.senderStart) + value + text.slice(scan.senderEnd);
-  return `${text.slice(0, scan.insertAt)},"sender_id":${value}${text.slice(scan.insertAt)}`;
+  if (scan.senderStart >= 0) return `${text.slice(0, scan.senderStart)}"${senderId}"${text.slice(scan.senderEnd)}`;
+  return `${text.slice(0, scan.insertAt)},"sender_id":"${senderId}"${text.slice(scan.insertAt)}`;
 }
