@@ -14,8 +14,10 @@ const CONFIG = join(dirname(fileURLToPath(import.meta.url)), "..", "wrangler.tom
 
 /**
  * Starts the Worker and waits until it is ready; if it never gets ready, it is disposed.
- * `logs` receives the relay's structured log lines, keeping the last 10,000.
- * @param {{ adminToken: string, persist: string, logs: string[], port?: number, vars?: Record<string, string>, entrypoint?: string }} options
+ * `logs` receives the relay's structured log lines, keeping the last 10,000. `inspectorPort`
+ * turns the devtools inspector on, for `bench/relay.mjs --profile` only: it doubles the
+ * runtime's CPU per message, so nothing that measures runs with it.
+ * @param {{ adminToken: string, persist: string, logs: string[], port?: number, vars?: Record<string, string>, entrypoint?: string, inspectorPort?: number }} options
  */
 export async function startLocalWorker(options) {
   // Must precede the import: wrangler reads these when its modules load.
@@ -32,7 +34,7 @@ export async function startLocalWorker(options) {
     bindings,
     dev: {
       server: { hostname: "127.0.0.1", port: options.port ?? 0 },
-      inspector: false,
+      inspector: options.inspectorPort ? { port: options.inspectorPort } : false,
       watch: false,
       liveReload: false,
       persist: options.persist,

@@ -3,6 +3,7 @@
  * What the benchmarks read from /proc about the relays they start: which runtime processes are
  * this process's children, their CPU time, memory, descriptors and listening ports. Linux only.
  */
+import { spawnSync } from "node:child_process";
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 
 /** This process's workerd children (wrangler starts one for its proxy and one for the Worker). */
@@ -68,11 +69,25 @@ export function listeningPorts(/** @type {number} */ pid) {
  * The Worker's own runtime behind wrangler's dev proxy: the listening port of these processes
  * that is not the proxy's. Connecting there skips the proxy, which costs four descriptors and
  * its own CPU per socket locally, and does not exist in production.
- * @param {number[]} pids @param {URL} proxyUrl
+ * @param {number[]} pids @param {URL} proxyUrl @param {number[]} [others] ports that are not the Worker's either (an inspector)
  */
-export function directUrl(pids, proxyUrl) {
+export function directUrl(pids, proxyUrl, others = []) {
+  const skip = new Set([Number(proxyUrl.port), ...others]);
   for (const pid of pids) {
-    for (const port of listeningPorts(pid)) if (port !== Number(proxyUrl.port)) return new URL(`http://127.0.0.1:${port}`);
+    for (const port of listeningPorts(pid)) if (!skip.has(port)) return new URL(`http://127.0.0.1:${port}`);
   }
   return proxyUrl;
+}
+
+/**
+ * Sets the CPUs every thread of these processes may run on (`taskset -a`), e.g. "0" or "0-1".
+ * Answers false when that is not possible here (no taskset), so the caller can say so.
+ * @param {number[]} pids @param {string} cpus
+ */
+export function pin(pids, cpus) {
+  for (const pid of pids) {
+    const result = spawnSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+    if (result.error || result.status !== 0) return false;
+  }
+  return true;
 }

@@ -2,14 +2,19 @@
 // @ts-check
 /**
  * `npm run bench` (first part): what relaying costs the Omikron's hub compared with the
- * runtime's floor, measured side by side in one run (SPEC §12). Three relays serve the same
+ * runtime's floor, measured side by side in one run (SPEC §12). Four relays serve the same
  * traffic, each started the way it would run locally:
  *
  * - hub:   the Omikron from wrangler.toml (test/e2e/harness.mjs: unstable_startWorker,
  *          inspector off, X_LOCAL_OBSERVABILITY=false), rate limits lifted;
  * - floor: bench/floor, a bare hibernating Durable Object that splices sender_id and routes by
  *          receiver_id with no parsing, started the same way on the same workerd;
- * - ws:    bench/ws-relay.mjs, the floor's forwarding in a plain Node `ws` server.
+ * - ws:    bench/ws-relay.mjs, the floor's forwarding in a plain Node `ws` server;
+ * - shell, shell+id: bench/shell-worker.ts, the Omikron's Worker and hub with the floor's
+ *          forwarding for identified frames, the second also writing sender_id into the
+ *          Iota's frames as SPEC §5.2 requires: they break the hub/floor ratio down into
+ *          running inside the Omikron (shell/floor), the sender_id on frames to clients
+ *          (shell+id/shell) and the per-frame rules (hub/shell+id).
  *
  * Clients connect to the Worker's runtime directly, past wrangler's local dev proxy (which
  * production does not have, and which would add its own CPU and four descriptors per socket);
@@ -17,21 +22,25 @@
  *
  * Traffic: BENCH_USERS clients of one Iota; a round trip is client → relay → Iota (the bench
  * answers at once) → relay → the client named by receiver_id, so two relayed messages. Each
- * round measures, per relay in alternation (the order rotates each round): unloaded RTT (one round trip in flight, in batches interleaved between the relays), closed
- * loop (BENCH_WINDOW in flight: round trips/s, RTT p50/p99) and open loop at one fixed rate for
- * all three (CPU per message is only comparable at the same rate). CPU is read from /proc for
+ * round measures, per relay in alternation (the order rotates each round): unloaded RTT (one
+ * round trip in flight, in batches interleaved between the relays), closed loop (BENCH_WINDOW
+ * in flight: round trips/s, RTT p50/p99) and open loop at one fixed rate for all of them (CPU
+ * per message is only comparable at the same rate), in short slices interleaved between the
+ * relays so that load from elsewhere on the machine falls on each alike. CPU is read from /proc for
  * the relay's own processes (workerd, or the ws relay's node) over each phase. See bench/README.md.
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
 import { Peer, startRelay, uuid } from "../test/e2e/harness.mjs";
 import { applyOfflineEnv } from "../.ci/offline-env.mjs";
-import { cpuNs, directUrl, memoryOf, workerdChildren } from "./proc.mjs";
+import { cpuNs, directUrl, memoryOf, pin, workerdChildren } from "./proc.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 
@@ -50,6 +59,8 @@ const SETTINGS = {
   window: setting("BENCH_WINDOW", 32),
   samples: setting("BENCH_SAMPLES", 500),
   phaseMs: setting("BENCH_PHASE_MS", 2_500),
+  /** The open loop's phase is run in this many slices per relay, interleaved between the relays. */
+  slices: setting("BENCH_SLICES", 10),
   /** Round trips per second of the open-loop phase; by default a quarter of the slowest closed-loop rate of round 1. */
   rate: process.env.BENCH_RATE ? setting("BENCH_RATE", 1) : 0,
   payloadBytes: setting("BENCH_PAYLOAD_BYTES", 64),
@@ -81,16 +92,25 @@ const pad = "x".repeat(SETTINGS.payloadBytes);
  * @property {() => Promise<void>} stop
  */
 
-/** @returns {Promise<Target>} */
-async function startHub() {
+/**
+ * The Omikron, or with `shellVars` a shell (bench/shell-worker.ts); a shell's frames skip the
+ * idle stamp, so its idle timeout is off (it would close the bench's sockets).
+ * @param {string} name @param {Record<string, string>} [shellVars] @param {number} [inspectorPort] only for `--profile`
+ * @returns {Promise<Target>}
+ */
+async function startHub(name, shellVars, inspectorPort = 0) {
   const before = new Set(workerdChildren());
-  const relay = await startRelay({ vars: VARS });
+  const relay = await startRelay(
+    shellVars
+      ? { vars: { ...VARS, ...shellVars, IDLE_TIMEOUT_MS: "0" }, entrypoint: join(HERE, "shell-worker.ts") }
+      : { vars: VARS, inspectorPort },
+  );
   const iota = await relay.createIota();
   const users = [];
   for (let i = 0; i < SETTINGS.users; i++) users.push(await relay.createUser(iota));
   // Read only after a first request: wrangler may start a runtime process lazily.
   const pids = workerdChildren().filter((pid) => !before.has(pid));
-  const ws = directUrl(pids, new URL(relay.httpUrl)).href.replace(/^http/, "ws").replace(/\/$/, "");
+  const ws = directUrl(pids, new URL(relay.httpUrl), [inspectorPort]).href.replace(/^http/, "ws").replace(/\/$/, "");
   /** @param {string} path @param {Record<string, unknown>} data */
   const identified = async (path, data) => {
     const peer = await Peer.open(`${ws}${path}`);
@@ -114,7 +134,7 @@ async function startHub() {
     for (const peer of [iotaPeer, ...clients]) peer.terminate();
     await relay.stop();
   };
-  return { name: "hub", iota: iotaPeer, clients, userIds: users.map((user) => user.id), pids, stop };
+  return { name, iota: iotaPeer, clients, userIds: users.map((user) => user.id), pids, stop };
 }
 
 /**
@@ -301,13 +321,21 @@ function unloaded(/** @type {Target} */ target, /** @type {ReturnType<typeof wir
  * load from elsewhere on the machine falls on all of them alike. */
 const UNLOADED_BATCH = 25;
 
-/** @param {Target[]} order @param {Map<Target, ReturnType<typeof wire>>} wired @returns {Promise<Map<Target, Phase>>} */
-async function unloadedInterleaved(order, wired) {
+/**
+ * Runs `slices` short phases on each relay in turn and sums each relay's slices into one
+ * phase, so a burst of load from elsewhere on the machine falls on all of them alike.
+ * @param {Target[]} order @param {Map<Target, ReturnType<typeof wire>>} wired @param {number} slices
+ * @param {(target: Target, wired: ReturnType<typeof wire>, slice: number) => Promise<Phase>} run
+ * @returns {Promise<Map<Target, Phase>>}
+ */
+async function interleaved(order, wired, slices, run) {
   /** @type {Map<Target, Phase>} */
   const merged = new Map(order.map((t) => [t, { rtts: [], trips: 0, errors: 0, ms: 0, cpuNs: 0, cpuByPid: t.pids.map(() => 0) }]));
-  for (let done = 0; done < SETTINGS.samples; done += UNLOADED_BATCH) {
+  for (let slice = 0; slice < slices; slice++) {
     for (const target of order) {
-      const p = await unloaded(target, /** @type {ReturnType<typeof wire>} */ (wired.get(target)), Math.min(UNLOADED_BATCH, SETTINGS.samples - done));
+      const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
+      const p = await run(target, w, slice);
+      await drain(w);
       const m = /** @type {Phase} */ (merged.get(target));
       m.rtts.push(...p.rtts);
       m.trips += p.trips;
@@ -319,6 +347,16 @@ async function unloadedInterleaved(order, wired) {
   }
   return merged;
 }
+
+/** @param {Target[]} order @param {Map<Target, ReturnType<typeof wire>>} wired */
+const unloadedInterleaved = (order, wired) =>
+  interleaved(order, wired, Math.ceil(SETTINGS.samples / UNLOADED_BATCH), (target, w, slice) =>
+    unloaded(target, w, Math.min(UNLOADED_BATCH, SETTINGS.samples - slice * UNLOADED_BATCH)),
+  );
+
+/** @param {Target[]} order @param {Map<Target, ReturnType<typeof wire>>} wired @param {number} rate */
+const openInterleaved = (order, wired, rate) =>
+  interleaved(order, wired, SETTINGS.slices, (target, w) => openLoop(target, w, rate, SETTINGS.phaseMs / SETTINGS.slices));
 
 /** BENCH_WINDOW round trips in flight for BENCH_PHASE_MS. */
 function closedLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired) {
@@ -340,13 +378,13 @@ function closedLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof w
   });
 }
 
-/** `rate` round trips per second for BENCH_PHASE_MS, sent on a 5 ms tick whatever comes back. */
-function openLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired, /** @type {number} */ rate) {
+/** `rate` round trips per second for `ms`, sent on a 5 ms tick whatever comes back. */
+function openLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired, /** @type {number} */ rate, ms = SETTINGS.phaseMs) {
   return phase(target, wired, (p) => {
     let sent = 0;
     let lane = 0;
     let done = false;
-    const total = Math.round((rate * SETTINGS.phaseMs) / 1000);
+    const total = Math.round((rate * ms) / 1000);
     return {
       start() {
         const began = performance.now();
@@ -394,6 +432,100 @@ function table(rows) {
   return rows.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column] ?? 0) : cell.padStart(widths[column] ?? 0))).join("  ")).join("\n");
 }
 
+// ---- --profile: where the hub's JavaScript time goes ------------------------------------------
+
+/** A port nothing listens on now. @returns {Promise<number>} */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * `node bench/relay.mjs --profile`: the hub alone, with the devtools inspector on, under the
+ * closed loop for BENCH_PROFILE_MS while V8's sampling profiler runs in its isolate. Prints
+ * each function's self time per relayed message and its share of the isolate's busy time.
+ * The inspector roughly doubles the runtime's CPU, so the absolute figures are inflated; the
+ * shares are what this is for (bench/README.md). Nothing else measures with the inspector on.
+ */
+async function profile() {
+  const port = await freePort();
+  const hub = await startHub("hub", undefined, port);
+  try {
+    const wired = wire(hub);
+    await closedLoop(hub, wired);
+    await drain(wired);
+    const targetsOfInspector = /** @type {{ webSocketDebuggerUrl: string }[]} */ (await (await fetch(`http://127.0.0.1:${port}/json`)).json());
+    const debuggerUrl = targetsOfInspector[0]?.webSocketDebuggerUrl;
+    if (!debuggerUrl) throw new Error("the inspector lists no Worker");
+    const cdp = new WebSocket(debuggerUrl);
+    await new Promise((resolve, reject) => cdp.once("open", resolve).once("error", reject));
+    let sequence = 0;
+    /** @type {Map<number, (result: unknown) => void>} */
+    const replies = new Map();
+    cdp.on("message", (data) => {
+      const reply = JSON.parse(String(data));
+      replies.get(reply.id)?.(reply.result);
+      replies.delete(reply.id);
+    });
+    /** @param {string} method @param {Record<string, unknown>} [params] @returns {Promise<unknown>} */
+    const call = (method, params = {}) =>
+      new Promise((resolve) => {
+        const id = ++sequence;
+        replies.set(id, resolve);
+        cdp.send(JSON.stringify({ id, method, params }));
+      });
+    const intervalUs = 50;
+    await call("Profiler.enable");
+    await call("Profiler.setSamplingInterval", { interval: intervalUs });
+    await call("Profiler.start");
+    const ms = setting("BENCH_PROFILE_MS", 10_000);
+    const saved = SETTINGS.phaseMs;
+    SETTINGS.phaseMs = ms;
+    const run = await closedLoop(hub, wired);
+    SETTINGS.phaseMs = saved;
+    const { profile: taken } = /** @type {{ profile: { nodes: { id: number, callFrame: { functionName: string, url: string, lineNumber: number } }[], samples: number[] } }} */ (
+      await call("Profiler.stop")
+    );
+    cdp.close();
+    const messages = 2 * run.trips;
+    const nodes = new Map(taken.nodes.map((node) => [node.id, node.callFrame]));
+    /** @type {Map<string, number>} */
+    const self = new Map();
+    for (const sample of taken.samples) {
+      const frame = nodes.get(sample);
+      const name = frame ? `${frame.functionName || "(anonymous)"}${frame.url ? ` ${frame.url.split("/").at(-1)}:${frame.lineNumber + 1}` : ""}` : "?";
+      self.set(name, (self.get(name) ?? 0) + 1);
+    }
+    const idle = self.get("(idle)") ?? 0;
+    const busy = taken.samples.length - idle;
+    const perMessage = (/** @type {number} */ samples) => (samples * intervalUs) / messages;
+    console.log(
+      `hub profile: ${run.trips} round trips (${messages} relayed messages) in ${fixed(run.ms / 1000, 1)} s, window ${SETTINGS.window}; ` +
+        `V8 sampling every ${intervalUs} µs, inspector on (absolute figures inflated, compare shares)`,
+    );
+    console.log(`isolate busy ${fixed(perMessage(busy), 2)} µs per message; the rest of the runtime's CPU is outside JavaScript (I/O, WebSocket framing, the event loop)\n`);
+    const rows = [["self µs/msg", "share of busy", "function"]];
+    for (const [name, samples] of [...self].sort((a, b) => b[1] - a[1])) {
+      if (name === "(idle)" || samples / busy < 0.005) continue;
+      rows.push([fixed(perMessage(samples), 3), `${fixed((100 * samples) / busy, 1)}%`, name]);
+    }
+    console.log(table(rows.map(([a = "", b = "", c = ""]) => [c, a, b])));
+  } finally {
+    await hub.stop();
+  }
+}
+
+if (process.argv.includes("--profile")) {
+  await profile();
+  process.exit(0);
+}
+
 // ---- main -----------------------------------------------------------------------------------
 
 const watchdog = setTimeout(() => {
@@ -405,9 +537,37 @@ watchdog.unref();
 /** @type {Target[]} */
 const targets = [];
 let exitCode = 0;
+let pinNoted = false;
+
+/**
+ * Runs `measure` with the bench and every relay on CPU 0. On this VM what one message costs,
+ * in time and in CPU, moves by up to 2x with whether the scheduler puts the client and the
+ * relay on the same core, a placement that sticks for seconds and differs between processes;
+ * on one core every relay meets the same placement. Used for the phases compared at the same
+ * load (unloaded round trips, the equal-rate open loop), where one relay runs at a time and
+ * one core is plenty; the closed loop and the all-at-once phase keep every core.
+ * @template T @param {() => Promise<T>} measure @returns {Promise<T>}
+ */
+async function onOneCpu(measure) {
+  const everything = [process.pid, ...targets.flatMap((t) => t.pids)];
+  const pinned = pin(everything, "0");
+  if (!pinNoted) console.log(pinned ? "unloaded and equal-rate phases: the bench and every relay pinned to CPU 0" : "taskset is missing: phases are not pinned to one CPU");
+  pinNoted = true;
+  try {
+    return await measure();
+  } finally {
+    if (pinned) pin(everything, `0-${cpus().length - 1}`);
+  }
+}
 try {
   const started = performance.now();
-  targets.push(await startHub(), await startFloor(), await startWsRelay());
+  targets.push(
+    await startHub("hub"),
+    await startFloor(),
+    await startWsRelay(),
+    await startHub("shell", { BENCH_SHELL_SENDER_ID: "0" }),
+    await startHub("shell+id", { BENCH_SHELL_SENDER_ID: "1" }),
+  );
   const wrangler = createRequire(import.meta.url)("wrangler/package.json").version;
   const workerd = createRequire(createRequire(import.meta.url).resolve("wrangler/package.json"))("@cloudflare/workerd-linux-64/package.json").version;
   console.log(
@@ -416,7 +576,7 @@ try {
   );
   console.log(
     `${SETTINGS.users} clients of one Iota, ${SETTINGS.payloadBytes}-byte payloads, window ${SETTINGS.window}, ${SETTINGS.phaseMs} ms phases, ` +
-      `${SETTINGS.rounds} rounds alternating hub, floor, ws; servers up in ${fixed((performance.now() - started) / 1000, 1)} s`,
+      `${SETTINGS.rounds} rounds alternating ${targets.map((t) => t.name).join(", ")}, open loop in ${SETTINGS.slices} interleaved slices; servers up in ${fixed((performance.now() - started) / 1000, 1)} s`,
   );
   for (const target of targets) console.log(`  ${target.name}: processes ${target.pids.join(", ")}, RSS ${target.pids.map((pid) => `${Math.round(memoryOf(pid).rssMiB)} MiB`).join(", ")}`);
 
@@ -434,25 +594,24 @@ try {
   for (let round = 1; round <= SETTINGS.rounds; round++) {
     // Each round starts with another relay, so none always runs first (or right after another).
     const order = targets.map((_, i) => /** @type {Target} */ (targets[(i + round - 1) % targets.length]));
-    for (const [target, result] of await unloadedInterleaved(order, wired)) results.get(target)?.unloaded.push(result);
-    for (const phaseName of /** @type {const} */ (["closed", "open"])) {
-      if (phaseName === "open" && rate === 0) {
-        const closedRates = targets.map((t) => {
-          const c = results.get(t)?.closed.at(-1);
-          return c ? (1000 * c.trips) / c.ms : Number.POSITIVE_INFINITY;
-        });
-        // Well below capacity, so that load from elsewhere does not turn the phase into a queue.
-        rate = Math.max(100, Math.round(Math.min(...closedRates) / 4 / 100) * 100);
-        console.log(`open-loop rate: ${rate} round trips/s (${2 * rate} relayed messages/s) for every relay, a quarter of the slowest closed loop of round 1`);
-      }
-      for (const target of order) {
-        const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
-        const result = phaseName === "closed" ? await closedLoop(target, w) : await openLoop(target, w, rate);
-        await drain(w);
-        results.get(target)?.[phaseName].push(result);
-      }
+    for (const [target, result] of await onOneCpu(() => unloadedInterleaved(order, wired))) results.get(target)?.unloaded.push(result);
+    for (const target of order) {
+      const w = /** @type {ReturnType<typeof wire>} */ (wired.get(target));
+      const result = await closedLoop(target, w);
+      await drain(w);
+      results.get(target)?.closed.push(result);
     }
-    // The same open loop on all three at once: every relay meets the same load from elsewhere
+    if (rate === 0) {
+      const closedRates = targets.map((t) => {
+        const c = results.get(t)?.closed.at(-1);
+        return c ? (1000 * c.trips) / c.ms : Number.POSITIVE_INFINITY;
+      });
+      // Well below capacity, so that load from elsewhere does not turn the phase into a queue.
+      rate = Math.max(100, Math.round(Math.min(...closedRates) / 4 / 100) * 100);
+      console.log(`open-loop rate: ${rate} round trips/s (${2 * rate} relayed messages/s) for every relay, a quarter of the slowest closed loop of round 1`);
+    }
+    for (const [target, result] of await onOneCpu(() => openInterleaved(order, wired, rate))) results.get(target)?.open.push(result);
+    // The same open loop on all of them at once: every relay meets the same load from elsewhere
     // on the machine during the same seconds, the strongest pairing of the CPU figures.
     const together = await Promise.all(order.map((target) => openLoop(target, /** @type {ReturnType<typeof wire>} */ (wired.get(target)), rate)));
     for (const [i, target] of order.entries()) {
@@ -484,22 +643,31 @@ try {
   }
   console.log(`\nevery round (rt = round trip = 2 relayed messages; CPU of the relay's own processes from /proc)\n${table(rows)}`);
 
-  const [hub, floor, ws] = targets.map((t) => /** @type {Results} */ (results.get(t)));
-  if (hub && floor && ws) {
-    /** Per-round ratio, then the median over rounds: rounds alternate, so load drift cancels. @param {(p: Phase) => number} f @param {keyof Results} k @param {Results} a */
-    const ratio = (f, k, a) => median(a[k].map((p, i) => f(p) / f(/** @type {Phase} */ (floor[k][i]))));
+  const [hub, floor, ws, shell, shellId] = targets.map((t) => /** @type {Results} */ (results.get(t)));
+  if (hub && floor && ws && shell && shellId) {
+    /** Per-round ratio a/b, then the median over rounds: rounds alternate, so load drift cancels. @param {(p: Phase) => number} f @param {keyof Results} k @param {Results} a @param {Results} b */
+    const ratio = (f, k, a, b = /** @type {Results} */ (floor)) => median(a[k].map((p, i) => f(p) / f(/** @type {Phase} */ (b[k][i]))));
     const rtt = (/** @type {Phase} */ p) => median(p.rtts);
     const tput = (/** @type {Phase} */ p) => (1000 * p.trips) / p.ms;
+    /** @param {string} label @param {(p: Phase) => number} f @param {keyof Results} k @param {number} digits */
+    const row = (label, f, k, digits) => [
+      label,
+      ...[hub, floor, ws, shell, shellId].map((r) => fixed(median(r[k].map(f)), digits)),
+      ...[ratio(f, k, hub), ratio(f, k, ws), ratio(f, k, shell), ratio(f, k, shellId, shell), ratio(f, k, hub, shellId)].map((v) => fixed(v, 2)),
+    ];
     const summary = [
-      ["median over rounds", "hub", "floor", "ws", "hub/floor", "ws/floor"],
-      ["unloaded RTT p50 ms", ...[hub, floor, ws].map((r) => fixed(median(r.unloaded.map(rtt)), 3)), fixed(ratio(rtt, "unloaded", hub), 2), fixed(ratio(rtt, "unloaded", ws), 2)],
-      ["closed-loop round trips/s", ...[hub, floor, ws].map((r) => fixed(median(r.closed.map(tput)), 0)), fixed(ratio(tput, "closed", hub), 2), fixed(ratio(tput, "closed", ws), 2)],
-      ["closed-loop CPU µs/msg", ...[hub, floor, ws].map((r) => fixed(median(r.closed.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "closed", hub), 2), fixed(ratio(cpuPerMessage, "closed", ws), 2)],
-      [`CPU µs/msg at ${rate} rt/s`, ...[hub, floor, ws].map((r) => fixed(median(r.open.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "open", hub), 2), fixed(ratio(cpuPerMessage, "open", ws), 2)],
-      [`CPU µs/msg at ${rate} rt/s, all at once`, ...[hub, floor, ws].map((r) => fixed(median(r.together.map(cpuPerMessage)), 1)), fixed(ratio(cpuPerMessage, "together", hub), 2), fixed(ratio(cpuPerMessage, "together", ws), 2)],
-      [`RTT p50 ms at ${rate} rt/s`, ...[hub, floor, ws].map((r) => fixed(median(r.open.map(rtt)), 3)), fixed(ratio(rtt, "open", hub), 2), fixed(ratio(rtt, "open", ws), 2)],
+      ["median over rounds", "hub", "floor", "ws", "shell", "shell+id", "hub/floor", "ws/floor", "shell/floor", "+id/shell", "hub/+id"],
+      row("unloaded RTT p50 ms", rtt, "unloaded", 3),
+      row("closed-loop round trips/s", tput, "closed", 0),
+      row("closed-loop CPU µs/msg", cpuPerMessage, "closed", 1),
+      row(`CPU µs/msg at ${rate} rt/s`, cpuPerMessage, "open", 1),
+      row(`CPU µs/msg at ${rate} rt/s, all at once`, cpuPerMessage, "together", 1),
+      row(`RTT p50 ms at ${rate} rt/s`, rtt, "open", 3),
     ];
     console.log(`\n${table(summary)}`);
+    /** Every round's ratio of the rows the targets are judged on. @param {(p: Phase) => number} f @param {keyof Results} k */
+    const rounds = (f, k) => hub[k].map((p, i) => fixed(f(p) / f(/** @type {Phase} */ (floor[k][i])), 2)).join(", ");
+    console.log(`\nhub/floor per round: CPU at equal rate ${rounds(cpuPerMessage, "open")}; all at once ${rounds(cpuPerMessage, "together")}; unloaded RTT p50 ${rounds(rtt, "unloaded")}`);
     console.log(`\nload average ${loadavg().map((l) => l.toFixed(2)).join(" ")} at the end`);
   }
 } catch (error) {

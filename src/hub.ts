@@ -91,7 +91,8 @@ export class Hub extends SocketHost<HubAttachment> {
 
   // ---- state ---------------------------------------------------------------------------
 
-  private get connected(): HubIndex {
+  /** Who is connected; protected so the benchmark's shell (bench/shell-worker.ts) can route with it. */
+  protected get connected(): HubIndex {
     if (!this.index) {
       const index: HubIndex = { iota: null, clients: new Map() };
       for (const [ws, attachment] of this.openSockets()) {

@@ -67,8 +67,9 @@ const TEST_PEER = { reconnect: false, keepAliveMs: 0 };
 /**
  * Starts the Worker from wrangler.toml on a free port of 127.0.0.1. The caller must call
  * `stop()`; if starting fails half-way, what was started is stopped here.
- * `entrypoint` replaces wrangler.toml's `main` (the storm benchmark counts calls with its own).
- * @param {{ adminToken?: string, vars?: Record<string, string>, entrypoint?: string }} [options]
+ * `entrypoint` replaces wrangler.toml's `main` (the storm benchmark counts calls with its own);
+ * `inspectorPort` opens the devtools inspector (the relay benchmark's profile).
+ * @param {{ adminToken?: string, vars?: Record<string, string>, entrypoint?: string, inspectorPort?: number }} [options]
  * @returns {Promise<Relay>}
  */
 export async function startRelay(options = {}) {
@@ -77,7 +78,8 @@ export async function startRelay(options = {}) {
   /** @type {string[]} */
   const logs = [];
   /** @param {number} port */
-  const launch = (port) => startLocalWorker({ adminToken, persist, logs, port, vars: options.vars, entrypoint: options.entrypoint });
+  const launch = (port) =>
+    startLocalWorker({ adminToken, persist, logs, port, vars: options.vars, entrypoint: options.entrypoint, inspectorPort: options.inspectorPort });
   /** @type {Awaited<ReturnType<typeof startLocalWorker>> | undefined} */
   let worker;
   try {
