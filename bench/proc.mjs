@@ -69,12 +69,11 @@ export function listeningPorts(/** @type {number} */ pid) {
  * The Worker's own runtime behind wrangler's dev proxy: the listening port of these processes
  * that is not the proxy's. Connecting there skips the proxy, which costs four descriptors and
  * its own CPU per socket locally, and does not exist in production.
- * @param {number[]} pids @param {URL} proxyUrl @param {number[]} [others] ports that are not the Worker's either (an inspector)
+ * @param {number[]} pids @param {URL} proxyUrl
  */
-export function directUrl(pids, proxyUrl, others = []) {
-  const skip = new Set([Number(proxyUrl.port), ...others]);
+export function directUrl(pids, proxyUrl) {
   for (const pid of pids) {
-    for (const port of listeningPorts(pid)) if (!skip.has(port)) return new URL(`http://127.0.0.1:${port}`);
+    for (const port of listeningPorts(pid)) if (port !== Number(proxyUrl.port)) return new URL(`http://127.0.0.1:${port}`);
   }
   return proxyUrl;
 }

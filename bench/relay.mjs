@@ -102,7 +102,7 @@ async function startHub(name, shellVars, inspectorPort = 0) {
   const before = new Set(workerdChildren());
   const relay = await startRelay(
     shellVars
-      ? { vars: { ...VARS, ...shellVars, IDLE_TIMEOUT_MS: "0" }, entrypoint: join(HERE, "shell-worker.ts") }
+      ? { vars: { ...VARS, ...shellVars, IDLE_TIMEOUT_MS: "0" }, entrypoint: join(HERE, "shell-worker.ts"), inspectorPort }
       : { vars: VARS, inspectorPort },
   );
   const iota = await relay.createIota();
@@ -110,7 +110,9 @@ async function startHub(name, shellVars, inspectorPort = 0) {
   for (let i = 0; i < SETTINGS.users; i++) users.push(await relay.createUser(iota));
   // Read only after a first request: wrangler may start a runtime process lazily.
   const pids = workerdChildren().filter((pid) => !before.has(pid));
-  const ws = directUrl(pids, new URL(relay.httpUrl), [inspectorPort]).href.replace(/^http/, "ws").replace(/\/$/, "");
+  // With the inspector on (--profile) the runtime listens on more ports; its figures are shares
+  // of the isolate's time, so going through wrangler's proxy changes nothing that is read.
+  const ws = (inspectorPort ? new URL(relay.httpUrl) : directUrl(pids, new URL(relay.httpUrl))).href.replace(/^http/, "ws").replace(/\/$/, "");
   /** @param {string} path @param {Record<string, unknown>} data */
   const identified = async (path, data) => {
     const peer = await Peer.open(`${ws}${path}`);
@@ -447,83 +449,113 @@ function freePort() {
 }
 
 /**
- * `node bench/relay.mjs --profile`: the hub alone, with the devtools inspector on, under the
- * closed loop for BENCH_PROFILE_MS while V8's sampling profiler runs in its isolate. Prints
- * each function's self time per relayed message and its share of the isolate's busy time.
- * The inspector roughly doubles the runtime's CPU, so the absolute figures are inflated; the
- * shares are what this is for (bench/README.md). Nothing else measures with the inspector on.
+ * V8's sampling profiler in the isolate behind a devtools inspector port.
+ * @param {number} port
  */
-async function profile() {
-  const port = await freePort();
-  const hub = await startHub("hub", undefined, port);
-  try {
-    const wired = wire(hub);
-    await closedLoop(hub, wired);
-    await drain(wired);
-    const targetsOfInspector = /** @type {{ webSocketDebuggerUrl: string }[]} */ (await (await fetch(`http://127.0.0.1:${port}/json`)).json());
-    const debuggerUrl = targetsOfInspector[0]?.webSocketDebuggerUrl;
-    if (!debuggerUrl) throw new Error("the inspector lists no Worker");
-    const cdp = new WebSocket(debuggerUrl);
-    await new Promise((resolve, reject) => cdp.once("open", resolve).once("error", reject));
-    let sequence = 0;
-    /** @type {Map<number, (result: unknown) => void>} */
-    const replies = new Map();
-    cdp.on("message", (data) => {
-      const reply = JSON.parse(String(data));
-      replies.get(reply.id)?.(reply.result);
-      replies.delete(reply.id);
+async function profilerAt(port) {
+  const listed = /** @type {{ webSocketDebuggerUrl: string }[]} */ (await (await fetch(`http://127.0.0.1:${port}/json`)).json());
+  const debuggerUrl = listed[0]?.webSocketDebuggerUrl;
+  if (!debuggerUrl) throw new Error("the inspector lists no Worker");
+  const cdp = new WebSocket(debuggerUrl);
+  await new Promise((resolve, reject) => cdp.once("open", resolve).once("error", reject));
+  let sequence = 0;
+  /** @type {Map<number, (result: unknown) => void>} */
+  const replies = new Map();
+  cdp.on("message", (data) => {
+    const reply = JSON.parse(String(data));
+    replies.get(reply.id)?.(reply.result);
+    replies.delete(reply.id);
+  });
+  /** @param {string} method @param {Record<string, unknown>} [params] @returns {Promise<unknown>} */
+  const call = (method, params = {}) =>
+    new Promise((resolve) => {
+      const id = ++sequence;
+      replies.set(id, resolve);
+      cdp.send(JSON.stringify({ id, method, params }));
     });
-    /** @param {string} method @param {Record<string, unknown>} [params] @returns {Promise<unknown>} */
-    const call = (method, params = {}) =>
-      new Promise((resolve) => {
-        const id = ++sequence;
-        replies.set(id, resolve);
-        cdp.send(JSON.stringify({ id, method, params }));
-      });
-    const intervalUs = 50;
-    await call("Profiler.enable");
-    await call("Profiler.setSamplingInterval", { interval: intervalUs });
-    await call("Profiler.start");
-    const ms = setting("BENCH_PROFILE_MS", 10_000);
-    const saved = SETTINGS.phaseMs;
-    SETTINGS.phaseMs = ms;
-    const run = await closedLoop(hub, wired);
-    SETTINGS.phaseMs = saved;
-    const { profile: taken } = /** @type {{ profile: { nodes: { id: number, callFrame: { functionName: string, url: string, lineNumber: number } }[], samples: number[] } }} */ (
-      await call("Profiler.stop")
-    );
-    cdp.close();
-    const messages = 2 * run.trips;
-    const nodes = new Map(taken.nodes.map((node) => [node.id, node.callFrame]));
-    /** @type {Map<string, number>} */
-    const self = new Map();
-    for (const sample of taken.samples) {
-      const frame = nodes.get(sample);
-      const name = frame ? `${frame.functionName || "(anonymous)"}${frame.url ? ` ${frame.url.split("/").at(-1)}:${frame.lineNumber + 1}` : ""}` : "?";
-      self.set(name, (self.get(name) ?? 0) + 1);
-    }
-    const idle = self.get("(idle)") ?? 0;
-    const busy = taken.samples.length - idle;
-    const perMessage = (/** @type {number} */ samples) => (samples * intervalUs) / messages;
-    console.log(
-      `hub profile: ${run.trips} round trips (${messages} relayed messages) in ${fixed(run.ms / 1000, 1)} s, window ${SETTINGS.window}; ` +
-        `V8 sampling every ${intervalUs} µs, inspector on (absolute figures inflated, compare shares)`,
-    );
-    console.log(`isolate busy ${fixed(perMessage(busy), 2)} µs per message; the rest of the runtime's CPU is outside JavaScript (I/O, WebSocket framing, the event loop)\n`);
-    const rows = [["self µs/msg", "share of busy", "function"]];
-    for (const [name, samples] of [...self].sort((a, b) => b[1] - a[1])) {
-      if (name === "(idle)" || samples / busy < 0.005) continue;
-      rows.push([fixed(perMessage(samples), 3), `${fixed((100 * samples) / busy, 1)}%`, name]);
-    }
-    console.log(table(rows.map(([a = "", b = "", c = ""]) => [c, a, b])));
-  } finally {
-    await hub.stop();
-  }
+  await call("Profiler.enable");
+  await call("Profiler.setSamplingInterval", { interval: PROFILE_INTERVAL_US });
+  return {
+    start: () => call("Profiler.start"),
+    /** Samples per function (self time) since `start()`. @returns {Promise<Map<string, number>>} */
+    async stop() {
+      const { profile: taken } = /** @type {{ profile: { nodes: { id: number, callFrame: { functionName: string, url: string, lineNumber: number } }[], samples: number[] } }} */ (
+        await call("Profiler.stop")
+      );
+      const nodes = new Map(taken.nodes.map((node) => [node.id, node.callFrame]));
+      /** @type {Map<string, number>} */
+      const self = new Map();
+      for (const sample of taken.samples) {
+        const frame = nodes.get(sample);
+        const name = frame ? `${frame.functionName || "(anonymous)"}${frame.url ? ` ${frame.url.split("/").at(-1)}:${frame.lineNumber + 1}` : ""}` : "?";
+        self.set(name, (self.get(name) ?? 0) + 1);
+      }
+      return self;
+    },
+    close: () => cdp.close(),
+  };
 }
 
-if (process.argv.includes("--profile")) {
-  await profile();
-  process.exit(0);
+const PROFILE_INTERVAL_US = 50;
+
+/**
+ * `node bench/relay.mjs --profile`: the hub and the shell+id (the same Worker with the floor's
+ * forwarding and the Iota frames' sender_id, see bench/shell-worker.ts), each with the
+ * devtools inspector on, under the closed loop in alternating slices for BENCH_PROFILE_MS each
+ * while V8's sampling profiler runs in their isolates. Prints for both the isolate's busy
+ * JavaScript time and the runtime's CPU per relayed message, and for the hub each function's
+ * self time: the difference between the two isolates is what the per-frame rules' JavaScript
+ * costs. The inspector roughly doubles the runtime's CPU, so the absolute figures are
+ * inflated; compare within the run. Nothing else measures with the inspector on.
+ */
+async function profile() {
+  const total = setting("BENCH_PROFILE_MS", 10_000);
+  const slices = 5;
+  /** @type {{ target: Target, wired: ReturnType<typeof wire>, profiler: Awaited<ReturnType<typeof profilerAt>>, self: Map<string, number>, messages: number, cpuNs: number }[]} */
+  const runs = [];
+  try {
+    for (const [name, shellVars] of /** @type {const} */ ([["hub", undefined], ["shell+id", { BENCH_SHELL_SENDER_ID: "1" }]])) {
+      const port = await freePort();
+      const target = await startHub(name, shellVars, port);
+      targets.push(target);
+      const wired = wire(target);
+      await closedLoop(target, wired);
+      await drain(wired);
+      runs.push({ target, wired, profiler: await profilerAt(port), self: new Map(), messages: 0, cpuNs: 0 });
+    }
+    SETTINGS.phaseMs = total / slices;
+    for (let slice = 0; slice < slices; slice++) {
+      for (const run of runs) {
+        await run.profiler.start();
+        const measured = await closedLoop(run.target, run.wired);
+        for (const [name, samples] of await run.profiler.stop()) run.self.set(name, (run.self.get(name) ?? 0) + samples);
+        await drain(run.wired);
+        run.messages += 2 * measured.trips;
+        run.cpuNs += measured.cpuNs;
+      }
+    }
+    for (const run of runs) run.profiler.close();
+    console.log(`profile: closed loop, window ${SETTINGS.window}, ${slices} alternating slices of ${total / slices} ms per relay; V8 sampling every ${PROFILE_INTERVAL_US} µs; inspector on, so every figure is inflated: compare within this run`);
+    const busyOf = (/** @type {(typeof runs)[number]} */ run) => [...run.self].reduce((sum, [name, samples]) => sum + (name === "(idle)" ? 0 : samples), 0);
+    const rows = [["relay", "runtime CPU µs/msg", "isolate JS µs/msg", "JS share"]];
+    for (const run of runs) {
+      const cpu = run.cpuNs / 1000 / run.messages;
+      const js = (busyOf(run) * PROFILE_INTERVAL_US) / run.messages;
+      rows.push([run.target.name, fixed(cpu, 2), fixed(js, 2), `${fixed((100 * js) / cpu, 0)}%`]);
+    }
+    console.log(`\n${table(rows)}`);
+    const [hub] = runs;
+    if (!hub) return;
+    const busy = busyOf(hub);
+    const functions = [["hub: function (self time)", "µs/msg", "share of JS"]];
+    for (const [name, samples] of [...hub.self].sort((a, b) => b[1] - a[1])) {
+      if (name === "(idle)" || samples / busy < 0.005) continue;
+      functions.push([name, fixed((samples * PROFILE_INTERVAL_US) / hub.messages, 3), `${fixed((100 * samples) / busy, 1)}%`]);
+    }
+    console.log(`\n${table(functions)}`);
+  } finally {
+    for (const target of targets) await target.stop().catch(() => {});
+  }
 }
 
 // ---- main -----------------------------------------------------------------------------------
@@ -559,6 +591,12 @@ async function onOneCpu(measure) {
     if (pinned) pin(everything, `0-${cpus().length - 1}`);
   }
 }
+
+if (process.argv.includes("--profile")) {
+  await profile();
+  process.exit(0);
+}
+
 try {
   const started = performance.now();
   targets.push(
