@@ -13,7 +13,7 @@ import { DurableObject } from "cloudflare:workers";
 import { storedFormOf } from "../credentials";
 import type { Env } from "../env";
 import { log } from "../log";
-import type { HubRecords, HubUserRecord, UserState, VersionedDigest } from "./records";
+import type { FetchedUser, HubRecords, HubUserRecord, UserState, VersionedDigest } from "./records";
 import { userRecordOf } from "./stubs";
 
 export interface IotaRecord {
@@ -337,9 +337,10 @@ export class Directory extends DurableObject<Env> {
     return { iota: { digest: iota.key_digest, version: iota.version }, users };
   }
 
-  recordForUser(userId: string): UserState | null {
+  recordForUser(userId: string): FetchedUser {
     const row = this.userRow(userId);
-    return row ? { iota_id: row.iota_id, digest: row.key_digest, version: row.version, revoke: false } : null;
+    const migrating = this.meta("migrate") !== undefined || this.sql.exec("SELECT 1 FROM outbox WHERE kind = 'user' LIMIT 1").toArray().length > 0;
+    return { state: row ? { iota_id: row.iota_id, digest: row.key_digest, version: row.version, revoke: false } : null, migrating };
   }
 
   // ---- the outbox ----------------------------------------------------------------------

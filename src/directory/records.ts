@@ -33,6 +33,17 @@ export interface UserState extends VersionedDigest {
   revoke: boolean;
 }
 
+/**
+ * The control's answer to a user record that holds nothing (SPEC §8.1: records from before
+ * this revision are fetched once): the r1 record, if the control has one, and whether r1
+ * records may still be on their way to user records (the migration is running, or a push to
+ * a user record is still in the outbox).
+ */
+export interface FetchedUser {
+  state: UserState | null;
+  migrating: boolean;
+}
+
 /** What a hub asks of a user's record when routing to it (SPEC §5.3): the owner, null for none, undefined when unknown. */
 export type Owner = string | null | undefined;
 

@@ -25,6 +25,15 @@ type CallSocket = {
   socket_id: string;
 };
 
+/**
+ * Set in this isolate once the control answered that no r1 record is still on its way to a
+ * user record. From then on no user record here asks the control, so a call join naming an
+ * id nobody created reaches no object shared by the deployment (SPEC §8.1, §12); before that
+ * each user record with nothing stored asks once per wake. The migration never restarts, so
+ * the flag is never cleared; a new isolate asks once and learns it again.
+ */
+let controlMigrated = false;
+
 /** Bound on the hubs remembered as having cached "unknown user" here. */
 const MAX_WATCHERS = 1_000;
 
@@ -89,20 +98,22 @@ export class UserRecord extends DurableObject<Env> {
   }
 
   /**
-   * The record, fetched once from the control when this object holds none: records from
-   * before user records existed live only in the control until its migration pushes them
-   * here (SPEC §8.1 "fetches them once"). Once per wake: a user nobody created stays unknown
-   * in memory, and the push that creates it brings the record. Only call joins fetch: they
-   * are socket-driven and limited per client address (SPEC §3).
+   * The record, fetched once from the control when this object holds none while the control
+   * may still hold r1 records it has not pushed: records from before user records existed
+   * live only in the control until its migration pushes them here (SPEC §8.1 "fetches them
+   * once"). Once per wake: a user nobody created stays unknown in memory, and the push that
+   * creates it brings the record. Only call joins fetch: they are socket-driven and limited
+   * per client address (SPEC §3); and once the control says the migration is over, none does.
    */
   private async record(userId: string): Promise<Row | null> {
     const row = this.stored();
-    if (row) return row;
+    if (row || controlMigrated) return row;
     this.fetching ??= controlOf(this.env)
       .recordForUser(userId)
       .then(
-        (state) => {
+        ({ state, migrating }) => {
           if (state) this.adopt(state);
+          if (!migrating) controlMigrated = true;
         },
         (error: unknown) => {
           // A failed fetch is asked again by the next join, not remembered for the whole wake.
