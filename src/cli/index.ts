@@ -86,8 +86,14 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       out,
       url,
       admin() {
-        const token = (values.token as string | undefined) ?? io.env.OMIKRON_ADMIN_TOKEN;
+        // Trimmed as the Omikron trims its secret; what is left must fit in an HTTP header, so
+        // a line copied along with the token (a comment of .dev.vars, say) is a usage error,
+        // not an unreachable relay.
+        const token = ((values.token as string | undefined) ?? io.env.OMIKRON_ADMIN_TOKEN)?.trim();
         if (!token) throw new CliError(EXIT.usage, "usage", "no admin token: give --token or set OMIKRON_ADMIN_TOKEN");
+        if (/[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]/.test(token)) {
+          throw new CliError(EXIT.usage, "usage", "the admin token holds a line break or another character an HTTP header cannot carry");
+        }
         return new AdminClient(url(), token);
       },
     };

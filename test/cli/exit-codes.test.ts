@@ -42,6 +42,15 @@ describe("exit codes of admin replies", () => {
     expect((await run(["iota", "show", uuid()], { env: env() })).code).toBe(3);
   });
 
+  it("answers 2 for a token with a line break in it, and trims one copied with spaces around it", async () => {
+    reply = { status: 200, body: JSON.stringify({ iotas: [], next_cursor: null }) };
+    const broken = await run(["iota", "ls", "--json"], { env: { ...env(), OMIKRON_ADMIN_TOKEN: `# a comment\n${"t".repeat(40)}` } });
+    expect(broken.code).toBe(2);
+    expect(JSON.parse(broken.stderr[0] ?? "")).toMatchObject({ error: "usage" });
+    const spaced = await run(["iota", "ls", "--json"], { env: { ...env(), OMIKRON_ADMIN_TOKEN: ` ${"t".repeat(40)}\n` } });
+    expect(spaced.code).toBe(0);
+  });
+
   it("answers 1 for a 2xx body that is not the API's, and for a 500 that is not JSON", async () => {
     reply = { status: 200, body: JSON.stringify({ hello: "world" }) };
     const odd = await run(["iota", "show", uuid(), "--json"], { env: env() });
