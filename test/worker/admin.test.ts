@@ -18,15 +18,11 @@ import {
   fetchWorker,
   iotaIdentification,
   keyHash,
+  sha256Hex,
   uuid,
 } from "./support";
 
 const anyMessage = expect.any(String);
-
-async function sha256Hex(text: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
 
 /** Every form in which a credential could leak: as sent, in either case, and as stored. */
 async function leakFormsOf(key: string): Promise<string[]> {

@@ -18,13 +18,9 @@ import {
   createUser,
   iotaIdentification,
   keyHash,
+  sha256Hex,
   uuid,
 } from "./support";
-
-async function sha256Hex(text: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
 
 async function listAll(path: string, key: "users" | "iotas", limit: number): Promise<{ ids: string[]; pages: number[] }> {
   const ids: string[] = [];

@@ -14,6 +14,7 @@ import {
   createUser,
   fetchWorker,
   keyHash,
+  sha256Hex,
   uuid,
 } from "./support";
 
@@ -44,11 +45,6 @@ const socketLines = () => events().filter((event) => event.role !== undefined);
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-async function sha256Hex(text: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
 
 /** Each connection's events in order, connections in the order they were opened. */
 function stories(): [string, unknown[][]][] {

@@ -22,14 +22,10 @@ import {
   withSenderId,
   writeIdList,
 } from "../../src/protocol";
+import { sha256Hex } from "./support";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const SENDER = "0b6f3a5e-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
-
-async function sha256Hex(text: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
 
 /** Decodes a frame that must be valid. */
 function decodeValid(text: string): InboundFrame {

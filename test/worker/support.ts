@@ -10,6 +10,12 @@ export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef";
 export const OMIKRON_ID = "22222222-2222-2222-2222-222222222222";
 const BASE = "http://omikron.test";
 
+/** SHA-256 of a text in lower-case hex, how the directory stores a credential: computed here, apart from src/. */
+export async function sha256Hex(text: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
 /** A fresh id the Omikron made up: a UUID v4 (SPEC §2). */
 export const FRESH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -7,12 +7,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { callIdentification } from "./calls";
-import { type Account, clientIdentification, connect, connectIota, createIota, createUser, errorReply, iotaIdentification, keyHash, uuid } from "./support";
-
-async function sha256Hex(text: string): Promise<string> {
-  const bytes = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
-}
+import { type Account, clientIdentification, connect, connectIota, createIota, createUser, errorReply, iotaIdentification, keyHash, sha256Hex, uuid } from "./support";
 
 const account = (): Account => ({ id: uuid(), key: keyHash() });
 
