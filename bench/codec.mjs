@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { applyOfflineEnv } from "../.ci/offline-env.mjs";
+import { median } from "./common.mjs";
 import { cpuNs, workerdChildren } from "./proc.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -48,7 +49,6 @@ try {
       for (const way of ways) (perFrame[`${frame} ${way}`] ??= []).push((await run(way, frame, N)) / N);
     }
   }
-  const median = (/** @type {number[]} */ v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? Number.NaN;
   console.log(`envelope check in workerd, ${N} frames per request, median of ${ROUNDS} rounds (ns of workerd CPU per frame, loop included)`);
   for (const [name, values] of Object.entries(perFrame)) console.log(`  ${name.padEnd(16)} ${median(values).toFixed(0).padStart(6)}   rounds: ${values.map((v) => v.toFixed(0)).join(" ")}`);
 } finally {

@@ -19,27 +19,13 @@
  */
 import { performance } from "node:perf_hooks";
 import { Peer, startRelay, uuid } from "../test/e2e/harness.mjs";
+import { quantile, setting } from "./common.mjs";
 import { directUrl, workerdChildren } from "./proc.mjs";
-
-/** @param {string} name @param {number} fallback */
-function setting(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
 
 const PHASE_MS = setting("FLOOD_PHASE_MS", 10_000);
 const BATCH = setting("FLOOD_BATCH", 500);
 /** Bytes the flooder lets wait in its socket's send buffer, about what a kernel would hold. */
 const MAX_BUFFERED = 256 * 1024;
-
-/** @param {number[]} values @param {number} q */
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
 
 /** The neighbour's pace: 50 pings/s, half its rate limit, so only the flood can slow it. */
 const PING_INTERVAL_MS = 20;

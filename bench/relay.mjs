@@ -40,18 +40,10 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { Peer, startRelay, uuid } from "../test/e2e/harness.mjs";
 import { applyOfflineEnv } from "../.ci/offline-env.mjs";
+import { median, quantile, setting } from "./common.mjs";
 import { cpuNs, directUrl, memoryOf, pin, workerdChildren } from "./proc.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-
-/** @param {string} name @param {number} fallback */
-function setting(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
 
 const SETTINGS = {
   rounds: setting("BENCH_ROUNDS", 5),
@@ -360,15 +352,15 @@ const unloadedInterleaved = (order, wired) =>
 const openInterleaved = (order, wired, rate) =>
   interleaved(order, wired, SETTINGS.slices, (target, w) => openLoop(target, w, rate, SETTINGS.phaseMs / SETTINGS.slices));
 
-/** BENCH_WINDOW round trips in flight for BENCH_PHASE_MS. */
-function closedLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired) {
+/** BENCH_WINDOW round trips in flight for `ms`. */
+function closedLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wire>} */ wired, ms = SETTINGS.phaseMs) {
   return phase(target, wired, (p) => {
     let stopping = false;
     return {
       start() {
         setTimeout(() => {
           stopping = true;
-        }, SETTINGS.phaseMs);
+        }, ms);
         const perLane = Math.max(1, Math.floor(SETTINGS.window / target.clients.length));
         for (let i = 0; i < perLane; i++) for (let lane = 0; lane < target.clients.length; lane++) p.send(lane);
       },
@@ -414,14 +406,6 @@ function openLoop(/** @type {Target} */ target, /** @type {ReturnType<typeof wir
 
 // ---- statistics and the report --------------------------------------------------------------
 
-/** @param {number[]} values @param {number} q */
-function quantile(values, q) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN) : Number.NaN;
-}
-
-/** @param {number[]} values */
-const median = (values) => quantile(values, 0.5);
 /** @param {number} value @param {number} digits */
 const fixed = (value, digits) => (Number.isFinite(value) ? value.toFixed(digits) : "-");
 
@@ -523,11 +507,10 @@ async function profile() {
       await drain(wired);
       runs.push({ target, wired, profiler: await profilerAt(port), self: new Map(), messages: 0, cpuNs: 0 });
     }
-    SETTINGS.phaseMs = total / slices;
     for (let slice = 0; slice < slices; slice++) {
       for (const run of runs) {
         await run.profiler.start();
-        const measured = await closedLoop(run.target, run.wired);
+        const measured = await closedLoop(run.target, run.wired, total / slices);
         for (const [name, samples] of await run.profiler.stop()) run.self.set(name, (run.self.get(name) ?? 0) + samples);
         await drain(run.wired);
         run.messages += 2 * measured.trips;

@@ -15,18 +15,12 @@
  */
 import type { Env } from "../src/env";
 import app, { CallRoom, Directory, Hub, UserRecord } from "../src/index";
+import { receiverOf, spliced } from "./floor/forward";
 
 export { CallRoom, Directory, UserRecord };
 
-const RECEIVER = '"receiver_id":"';
-
 interface ShellEnv extends Env {
   BENCH_SHELL_SENDER_ID?: string;
-}
-
-/** The floor's splice: `sender_id` after the frame's last member, no parsing. */
-function spliced(message: string, senderId: string): string {
-  return `${message.slice(0, message.lastIndexOf("}"))},"sender_id":"${senderId}"}`;
 }
 
 export class ShellHub extends Hub {
@@ -44,10 +38,8 @@ export class ShellHub extends Hub {
       this.connected.iota?.send(spliced(message, attachment.userId ?? ""));
       return;
     }
-    const at = message.indexOf(RECEIVER);
-    if (at < 0) return;
-    const start = at + RECEIVER.length;
-    const devices = this.connected.clients.get(message.slice(start, message.indexOf('"', start)));
+    const receiver = receiverOf(message);
+    const devices = receiver === undefined ? undefined : this.connected.clients.get(receiver);
     if (!devices) return;
     const relayed = this.senderIdToClients ? spliced(message, attachment.iotaId) : message;
     for (const device of devices) device.send(relayed);

@@ -7,7 +7,7 @@
  * and identify on the same hub with the same frame. An in-runtime socket holds no descriptor.
  * Bench-only: production's entry is src/index.ts.
  *
- * `POST /__bench/sockets` with `{ users, first, count, concurrency }` answers a stream of
+ * `POST /__bench/sockets` with `{ users, addresses, first, count, concurrency }` answers a stream of
  * NDJSON lines: `{"identified":n,"errors":e}` once every socket has tried, then
  * `{"received":r,"errors":e}` every 250 ms, until the caller drops the request, which ends
  * its sockets with it.
@@ -25,19 +25,16 @@ interface User {
 
 interface Job {
   users: User[];
+  /** Each socket's CF-Connecting-IP, from socket `first` on. */
+  addresses: string[];
   first: number;
   count: number;
   concurrency: number;
 }
 
-/** The address the TCP clients of bench/sockets.mjs use for the same index. */
-function addressOf(index: number): string {
-  return `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
-}
-
-async function openClient(user: User, index: number, env: Env, ctx: ExecutionContext, onFanout: () => void, onLost: () => void): Promise<WebSocket> {
+async function openClient(user: User, address: string, env: Env, ctx: ExecutionContext, onFanout: () => void, onLost: () => void): Promise<WebSocket> {
   const request = new Request(`http://omikron.bench/ws/client/${user.iotaId}`, {
-    headers: { Upgrade: "websocket", "CF-Connecting-IP": addressOf(index) },
+    headers: { Upgrade: "websocket", "CF-Connecting-IP": address },
   });
   const response = await app.fetch(request, env, ctx);
   const ws = response.webSocket;
@@ -84,9 +81,10 @@ function drive(job: Job, env: Env, ctx: ExecutionContext): Response {
   const one = async (): Promise<void> => {
     for (let index = next++; index < end; index = next++) {
       const user = job.users[index % job.users.length];
-      if (!user) throw new Error("no users");
+      const address = job.addresses[index - job.first];
+      if (!user || !address) throw new Error("no user or address for this socket");
       try {
-        sockets.push(await openClient(user, index, env, ctx, () => received++, () => errors++));
+        sockets.push(await openClient(user, address, env, ctx, () => received++, () => errors++));
       } catch (error) {
         errors++;
         if (errors <= 3) console.error(`in-runtime socket ${index}: ${error instanceof Error ? error.message : String(error)}`);

@@ -24,18 +24,10 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { setting } from "./common.mjs";
 import { directUrl, memoryOf, workerdChildren } from "./proc.mjs";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-
-/** @param {string} name @param {number} fallback */
-function setting(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
 
 const TARGET = setting("BENCH_SOCKETS", 10_000);
 
@@ -62,6 +54,12 @@ const CONCURRENCY = setting("BENCH_SOCKET_CONCURRENCY", 32);
 
 /** @typedef {{ id: string, keyHash: string, iotaId: string }} User */
 
+/**
+ * Socket `index`'s own client address, so per-address upgrade limits see 10,000 clients.
+ * @param {number} index
+ */
+const addressOf = (index) => `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+
 if (process.argv.includes("--child")) await child();
 else await main();
 
@@ -83,8 +81,7 @@ async function child() {
     for (let index = next++; index < end; index = next++) {
       const user = job.users[index % job.users.length];
       if (!user) throw new Error("no users");
-      // Each socket comes from its own address, so per-address upgrade limits see 10,000 clients.
-      const address = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+      const address = addressOf(index);
       class FromAddress extends WebSocket {
         constructor(/** @type {string} */ url) {
           super(url, { perMessageDeflate: false, headers: { "CF-Connecting-IP": address } });
@@ -141,7 +138,7 @@ function inRuntime(url, users, first, count) {
   const reading = (async () => {
     const response = await fetch(new URL("/__bench/sockets", url), {
       method: "POST",
-      body: JSON.stringify({ users, first, count, concurrency: CONCURRENCY }),
+      body: JSON.stringify({ users, addresses: Array.from({ length: count }, (_, i) => addressOf(first + i)), first, count, concurrency: CONCURRENCY }),
       signal: abort.signal,
     });
     if (!response.ok || !response.body) throw new Error(`in-runtime sockets answered ${response.status}`);

@@ -13,15 +13,7 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { Peer, startRelay, uuid } from "../test/e2e/harness.mjs";
-
-/** @param {string} name @param {number} fallback */
-function setting(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
+import { setting } from "./common.mjs";
 
 const SETTINGS = {
   sockets: setting("STORM_SOCKETS", 2_000),

@@ -6,12 +6,11 @@
  * upgrade URL (`/ws/client/<iota_id>?user=<user_id>`), since there is no identification.
  */
 import { DurableObject } from "cloudflare:workers";
+import { receiverOf, spliced } from "./forward";
 
 interface Env {
   FLOOR: DurableObjectNamespace<Floor>;
 }
-
-const RECEIVER = '"receiver_id":"';
 
 export class Floor extends DurableObject<Env> {
   private iota: WebSocket | null = null;
@@ -54,13 +53,11 @@ export class Floor extends DurableObject<Env> {
     this.index();
     const user = this.users.get(ws);
     if (user !== undefined) {
-      this.iota?.send(`${message.slice(0, message.lastIndexOf("}"))},"sender_id":"${user}"}`);
+      this.iota?.send(spliced(message, user));
       return;
     }
-    const at = message.indexOf(RECEIVER);
-    if (at < 0) return;
-    const start = at + RECEIVER.length;
-    this.clients.get(message.slice(start, message.indexOf('"', start)))?.send(message);
+    const receiver = receiverOf(message);
+    if (receiver !== undefined) this.clients.get(receiver)?.send(message);
   }
 
   override webSocketClose(ws: WebSocket, code: number, reason: string): void {
