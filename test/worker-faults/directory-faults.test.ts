@@ -36,6 +36,20 @@ async function identifyClient(iota: Account, user: Account, key = user.key): Pro
   return { peer, accepted: reply.data.accepted };
 }
 
+/** Two users of one Iota in one call: `revoked` is the one a test revokes, `stays` hears of it. */
+async function twoInACall(): Promise<{ iota: Account; user: Account; callId: string; stays: Peer; revoked: Peer }> {
+  const iota = await createIota();
+  const user = await createUser(iota);
+  const other = await createUser(iota);
+  const callId = uuid();
+  const stays = await connect(`/ws/call/${callId}`);
+  expect((await stays.request(callIdentification(callId, other))).data.accepted).toBe(true);
+  const revoked = await connect(`/ws/call/${callId}`);
+  expect((await revoked.request(callIdentification(callId, user))).data.accepted).toBe(true);
+  expect((await stays.next()).type).toBe("client_connected");
+  return { iota, user, callId, stays, revoked };
+}
+
 async function expectServed(peer: Peer): Promise<void> {
   const id = uuid();
   expect(await peer.request({ id, type: "ping", data: {} })).toMatchObject({ id, type: "pong" });
@@ -94,15 +108,7 @@ describe("durable propagation (SPEC §8.1 r2, §8.2)", () => {
   });
 
   it("closes a revoked call member once the retry lands, when the first push stored the record but could not close", async () => {
-    const iota = await createIota();
-    const user = await createUser(iota);
-    const other = await createUser(iota);
-    const callId = uuid();
-    const stays = await connect(`/ws/call/${callId}`);
-    expect((await stays.request(callIdentification(callId, other))).data.accepted).toBe(true);
-    const revoked = await connect(`/ws/call/${callId}`);
-    expect((await revoked.request(callIdentification(callId, user))).data.accepted).toBe(true);
-    expect((await stays.next()).type).toBe("client_connected");
+    const { user, callId, stays, revoked } = await twoInACall();
     faults.failNextRecordPush.add(user.id);
     expect((await adminFetch(`/users/${user.id}`, "DELETE")).status).toBe(503);
     expect(await revoked.closed).toEqual({ code: 4003, reason: "credential revoked" });
@@ -112,15 +118,7 @@ describe("durable propagation (SPEC §8.1 r2, §8.2)", () => {
   });
 
   it("closes a call member revoked by a failed push even when a later change reached the record first", async () => {
-    const iota = await createIota();
-    const user = await createUser(iota);
-    const other = await createUser(iota);
-    const callId = uuid();
-    const stays = await connect(`/ws/call/${callId}`);
-    expect((await stays.request(callIdentification(callId, other))).data.accepted).toBe(true);
-    const revoked = await connect(`/ws/call/${callId}`);
-    expect((await revoked.request(callIdentification(callId, user))).data.accepted).toBe(true);
-    expect((await stays.next()).type).toBe("client_connected");
+    const { iota, user, callId, stays, revoked } = await twoInACall();
     // The re-key's push to the user's record fails before it stores anything ...
     faults.refuseRevokingRecordPush.add(user.id);
     const newKey = keyHash();
